@@ -1,0 +1,48 @@
+"""The `maskprop` / `python -m engine` command line.
+
+Each subcommand lives in its own module with two functions, `configure(parser)` and `run(args) -> int`.
+They are imported only when the command line is built, and import torch inside `run`, so `--help` and
+argument errors answer at once instead of after torch has loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine import __version__
+
+# Subcommand name -> (module, one-line help).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("engine.commands.info", "print the engine, protocol and library versions"),
+}
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole argument parser, every subcommand included."""
+    parser = argparse.ArgumentParser(
+        prog="maskprop",
+        description="Mask propagation engine (AFB-URR) for Blender and render farms.",
+    )
+    parser.add_argument("--version", action="version", version=f"maskprop {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.configure(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` and run the chosen subcommand; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Size limits, checked before anything is allocated.
+
+Both sides hold a `Limits`. The engine announces its own in `hello_reply` so a client can refuse a shot up
+front instead of failing on frame 300; the decoder enforces the receiver's limits on every message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The largest things a peer accepts. The defaults fit a 8K plate with 16 objects in 16-bit mattes."""
+
+    max_message_bytes: int = 1024 * MiB  # all frames of one multipart message together
+    max_header_bytes: int = 4096
+    max_body_bytes: int = 1 * MiB
+    max_buffers: int = 64
+    max_frame_width: int = 8192
+    max_frame_height: int = 8192
+    max_objects: int = 255
+    max_frames: int = 1_000_000
+    max_string_bytes: int = 4096  # a path is the longest string a message carries
+    max_list_items: int = 100_000
+    max_array_dims: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT_LIMITS = Limits()
