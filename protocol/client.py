@@ -6,7 +6,7 @@ to requests by `parent`, answers the engine's frame requests, acknowledges resul
 heartbeat. A Blender timer calls `poll()` every 0.1 s; the blocking calls (`hello()`, `open_session()`,
 iterating `PropagateJob.results()`) are the same machinery waiting on the socket between polls.
 
-Liveness: while anything is outstanding, a silent engine is pinged every `heartbeat_interval` seconds and
+Liveness: while a propagate job is outstanding, a silent engine is pinged every `heartbeat_interval` seconds and
 declared gone (`ErrorCode.PEER_GONE`) after `heartbeat_liveness` intervals with nothing heard. Plain
 requests also have their own `timeout`.
 """
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import zmq
 
 from protocol import messages as m
@@ -80,7 +81,7 @@ class EngineClient:
         self.client_version = client_version
         self.engine: m.HelloReply | None = None  # set by hello()
         self._socket = _connect(context or zmq.Context.instance(), endpoint, curve, limits)
-        self._outbox: collections.deque[Message] = collections.deque()
+        self._outbox: collections.deque[list[bytes | np.ndarray]] = collections.deque()  # encoded messages
         self._pending: dict[str, Pending] = {}
         self._jobs: dict[str, PropagateJob] = {}
         self._alive_at = time.monotonic()  # when the engine was last heard (or a job began)
@@ -112,8 +113,8 @@ class EngineClient:
         message = make(body, session=session)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         pending = Pending(message, kind.reply, deadline)
-        self._pending[message.header.msg_id] = pending
         self._queue(message)
+        self._pending[message.header.msg_id] = pending
         self.poll()
         return pending
 
@@ -171,9 +172,9 @@ class EngineClient:
         message = make(request, session=session)
         now = time.monotonic()
         job = PropagateJob(self, message, frames, colorspace, now + self.timeout)
+        self._queue(message)
         self._jobs[message.header.msg_id] = job
         self._alive_at = max(self._alive_at, now)  # silence counts from here, not from the last job
-        self._queue(message)
         self.poll()
         return job
 
@@ -217,7 +218,8 @@ class EngineClient:
     # --- used by PropagateJob ---------------------------------------------------------------------------
 
     def _queue(self, message: Message) -> None:
-        self._outbox.append(message)
+        """Encode now, so a body that cannot be sent fails its caller instead of blocking the queue."""
+        self._outbox.append(encode(message))
 
     def _forget_job(self, job: PropagateJob) -> None:
         self._jobs.pop(job.msg_id, None)
@@ -227,7 +229,7 @@ class EngineClient:
     def _flush(self) -> None:
         while self._outbox:
             try:
-                self._socket.send_multipart(encode(self._outbox[0]), flags=zmq.NOBLOCK, copy=False)
+                self._socket.send_multipart(self._outbox[0], flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return  # the engine is not reading; try again on the next poll
             self._outbox.popleft()

@@ -23,7 +23,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"  # a size limit (message, frame, string, list, buffer count) is exceeded
     UNKNOWN_SESSION = "unknown_session"  # no engine session with that id (never opened, closed or expired)
     INVALID_STATE = "invalid_state"  # the request does not fit the session's state (propagate without keyframe)
-    FORBIDDEN = "forbidden"  # a path outside the allowed roots, an unauthorised key
+    FORBIDDEN = "forbidden"  # a path outside the roots the engine's operator allowed
     NOT_FOUND = "not_found"  # a file named by the request does not exist on the engine's disk
     # The engine cannot do it now: the same request may succeed later.
     BUSY = "busy"  # too many sessions or frames in flight; details carry retry_after

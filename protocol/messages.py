@@ -155,6 +155,8 @@ class Contours:
         count = len(self.points)
         if len(self.holes) != len(self.starts):
             raise ValueError("starts and holes must have one entry per polygon")
+        if self.starts and self.starts[0] != 0:
+            raise ValueError("the first polygon must start at point 0")
         if any(b <= a for a, b in zip(self.starts, self.starts[1:], strict=False)) or any(
             s >= count for s in self.starts
         ):
@@ -276,6 +278,8 @@ class Keyframe:
             raise ValueError("exactly one of labels and mattes must be given")
         if self.mattes is not None and len(self.object_ids) != self.mattes.shape[0]:
             raise ValueError("object_ids must name the object of each matte")
+        if len(set(self.object_ids)) != len(self.object_ids):
+            raise ValueError("object_ids must be unique")
 
 
 @message("keyframe_reply", "engine")
@@ -284,6 +288,10 @@ class KeyframeReply:
     frame: FrameIndex
     objects: Annotated[list[ObjectId], Length(0, 255)]  # the objects present in the mask
     invalidated: Annotated[list[FrameIndex], Length(0, 2)] = field(default_factory=list)  # [first, last]
+
+    def __post_init__(self) -> None:
+        if len(self.invalidated) == 1 or self.invalidated[1:] < self.invalidated[:1]:
+            raise ValueError("invalidated must be empty or [first, last] with first <= last")
 
 
 @message("close_session", "client", reply="close_session_reply")
@@ -352,6 +360,10 @@ class Result:
     def __post_init__(self) -> None:
         if self.mattes.shape[0] != len(self.objects):
             raise ValueError("mattes must have one channel per entry of objects")
+        for name in ("labels", "uncertainty"):
+            plane = getattr(self, name)
+            if plane is not None and plane.shape != self.mattes.shape[1:]:
+                raise ValueError(f"{name} must have the mattes' size {self.mattes.shape[1:]}")
 
 
 @message("ack", "client")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import reprlib
 import types
 import typing
 from collections.abc import Sequence
@@ -167,9 +168,7 @@ def _check_list(
 ) -> list[Any]:
     if not isinstance(data, list):
         raise _invalid(path, f"must be a list, got {_show(data)}")
-    for constraint in constraints:
-        if isinstance(constraint, Length) and not constraint.low <= len(data) <= constraint.high:
-            raise _sized(path, f"must have {constraint.low} to {constraint.high} items, has {len(data)}")
+    _check_length(constraints, len(data), path, "items")
     return [_check(item_hint, item, f"{path}[{i}]", buffers, limits) for i, item in enumerate(data)]
 
 
@@ -193,9 +192,7 @@ def _check_map(data: Any, path: str, constraints: tuple[Any, ...]) -> dict[str, 
     """A free-form map (error details): string keys, msgpack values, bounded size; nothing else is read."""
     if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
         raise _invalid(path, f"must be a map with string keys, got {_show(data)}")
-    for constraint in constraints:
-        if isinstance(constraint, Length) and not constraint.low <= len(data) <= constraint.high:
-            raise _sized(path, f"must have {constraint.low} to {constraint.high} entries, has {len(data)}")
+    _check_length(constraints, len(data), path, "entries")
     return data
 
 
@@ -209,11 +206,17 @@ def _check_scalar(kind: type, data: Any, path: str, constraints: tuple[Any, ...]
     for constraint in constraints:
         if isinstance(constraint, Range) and not constraint.low <= data <= constraint.high:
             raise _invalid(path, f"must be in [{constraint.low}, {constraint.high}], got {data!r}")
-        if isinstance(constraint, Length):
-            size = len(data.encode("utf-8", "surrogatepass"))
-            if not constraint.low <= size <= constraint.high:
-                raise _sized(path, f"must be {constraint.low} to {constraint.high} bytes long, is {size}")
+    if kind is str:
+        _check_length(constraints, len(data.encode("utf-8", "surrogatepass")), path, "bytes")
     return data
+
+
+def _check_length(constraints: tuple[Any, ...], size: int, path: str, unit: str) -> None:
+    """Too short is a wrong value (`invalid_field`); too long is a size limit (`too_large`)."""
+    for constraint in constraints:
+        if isinstance(constraint, Length) and not constraint.low <= size <= constraint.high:
+            problem = f"must have {constraint.low} to {constraint.high} {unit}, has {size}"
+            raise _invalid(path, problem) if size < constraint.low else _sized(path, problem)
 
 
 def _check_array(data: Any, path: str, buffers: Buffers, limits: Limits, constraints: tuple[Any, ...]) -> np.ndarray:
@@ -235,7 +238,9 @@ def _check_array(data: Any, path: str, buffers: Buffers, limits: Limits, constra
     view = buffers.claim(index, f"{path}.buffer")
     if view.nbytes != expected:
         raise _invalid(path, f"buffer {index} holds {view.nbytes} bytes, the descriptor says {expected}")
-    return np.frombuffer(view, dtype=dtype).reshape(shape)
+    array = np.frombuffer(view, dtype=dtype).reshape(shape)
+    array.flags.writeable = False  # a view of the received frame: copy before changing it
+    return array
 
 
 def _check_axes(spec: ArraySpec, shape: list[int], path: str, limits: Limits) -> None:
@@ -263,8 +268,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+    """A short description of a bad value; reprlib bounds depth and length, so hostile input stays cheap."""
+    return f"{type(value).__name__} {reprlib.repr(value)}"
 
 
 def _invalid(path: str, problem: str) -> ProtocolError:

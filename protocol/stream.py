@@ -105,8 +105,6 @@ class PropagateJob:
                 self._finish()
             case "error":
                 self.fail(ProtocolError.from_body(body))
-            case "cancel_reply":
-                pass
             case _:
                 self.fail(ProtocolError(ErrorCode.BAD_MESSAGE, f"unexpected {message.msg_type} in a stream"))
 
@@ -133,8 +131,12 @@ class PropagateJob:
             except Exception as error:  # the caller's reader: any failure ends this job, not the client
                 self._abort(ProtocolError(ErrorCode.NOT_FOUND, f"cannot read frame {index}: {error}"))
                 return
-            frame = m.Frame(index=index, pixels=np.asarray(pixels), colorspace=self._colorspace)
-            self.client._queue(make(frame, session=self.session, parent=self.msg_id))
+            try:
+                frame = m.Frame(index=index, pixels=np.asarray(pixels), colorspace=self._colorspace)
+                self.client._queue(make(frame, session=self.session, parent=self.msg_id))
+            except ProtocolError as error:  # e.g. a float64 image: no such dtype on the wire
+                self._abort(ProtocolError(error.code, f"cannot send frame {index}: {error.message}"))
+                return
 
     def _abort(self, error: ProtocolError) -> None:
         """Fail locally and tell the engine to stop working for nothing."""

@@ -13,6 +13,7 @@ input at all into either a `Message` or a `ProtocolError`.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -178,9 +179,12 @@ def _unpack(view: memoryview, limits: Limits, what: str) -> Any:
             timestamp=0,
         )
     except Exception as error:
-        raise ProtocolError(
-            ErrorCode.BAD_MESSAGE, f"the {what} is not valid msgpack ({type(error).__name__}: {error})"
-        ) from None
+        code = ErrorCode.TOO_LARGE if _CAPPED.search(str(error)) else ErrorCode.BAD_MESSAGE
+        raise ProtocolError(code, f"the {what} is not valid msgpack ({type(error).__name__}: {error})") from None
+
+
+# msgpack's words for a container over one of the caps above (extension types are refused, not capped).
+_CAPPED = re.compile(r"exceeds max_(str|bin|array|map)_len")
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
@@ -189,6 +193,7 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 
 def _view(frame: Any) -> memoryview:
     try:
-        return memoryview(getattr(frame, "buffer", frame)).cast("B")
+        view = memoryview(getattr(frame, "buffer", frame))
+        return memoryview(b"") if view.nbytes == 0 else view.cast("B")
     except TypeError as error:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"a frame is not bytes: {error}") from None

@@ -215,3 +215,12 @@ def test_curve_keys_load_from_certificate_files(tmp_path):
     with pytest.raises(ProtocolError) as caught:
         CurveKeys.from_files(tmp_path / "missing.key", client_secret_file)
     assert caught.value.code is ErrorCode.NOT_FOUND
+
+
+def test_a_frame_that_cannot_be_sent_fails_its_job_and_leaves_the_client_usable(engine, client):
+    session = client.open_session(open_session_request()).session
+    job = client.propagate(session, m.Propagate(first=0, last=5), frames=lambda index: np.zeros((24, 32, 3)))
+    with pytest.raises(ProtocolError) as caught:
+        list(job.results())
+    assert "float64" in caught.value.message
+    assert client.ping() >= 0  # the unsendable frame did not stay stuck in the send queue
