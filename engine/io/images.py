@@ -1,0 +1,129 @@
+"""Decoding and encoding single images with OpenCV, and turning any plate into what the network sees.
+
+The network was trained on 8-bit display-referred sRGB (DAVIS, YouTube-VOS JPEGs), so every plate becomes an
+HxWx3 uint8 RGB array in display sRGB:
+
+- 8-bit images are already display-referred: only channel order changes (OpenCV decodes BGR).
+- 16-bit images (PNG, TIFF) are display-referred too, just finer: scaled to 8 bits with rounding.
+- Floating-point images (OpenEXR, float TIFF) are scene-linear Rec.709, as Blender and compositors write them.
+  They are clipped to [0, 1] and encoded with the sRGB OETF, which is what Blender's "Standard" view does, so
+  the network sees what the artist sees under Standard.
+- Grey images are repeated to three channels; alpha is dropped (the plate's colour is what is tracked).
+
+Files are read into memory and decoded with `cv2.imdecode`, so a missing file and a corrupt one give different
+messages, and non-ASCII paths work on every platform. A decoder that fails (truncated file, bad CRC, not an
+image) is always an `InputError` naming the file, never a `None` passed on.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.io.errors import InputError, OutputError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".exr", ".tif", ".tiff"})
+
+
+def read_file_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
+    """The bytes of `path`, or an InputError saying why it cannot be read (`what` names it: "frame", "mask")."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as error:
+        raise InputError(f"{what} {path} does not exist", path) from error
+    except IsADirectoryError as error:
+        raise InputError(f"{what} {path} is a folder, not a file", path) from error
+    except PermissionError as error:
+        raise InputError(f"{what} {path} is not readable (permission denied)", path) from error
+    except OSError as error:
+        raise InputError(f"{what} {path} cannot be read: {error.strerror or error}", path) from error
+
+
+def decode_image(data: bytes, path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
+    """Decode image bytes exactly as stored (bit depth, channels, alpha), or raise an InputError naming `path`."""
+    if not data:
+        raise InputError(f"{what} {path} is empty (0 bytes)", path)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        if "OpenEXR codec is disabled" in str(error):
+            raise InputError(
+                f"{what} {path} is OpenEXR, but OpenEXR is disabled in OpenCV (OPENCV_IO_ENABLE_OPENEXR is off)", path
+            ) from error
+        image = None
+    if image is None or image.size == 0:
+        raise InputError(f"{what} {path} cannot be decoded: truncated, corrupt or not an image", path)
+    return image
+
+
+def read_image(path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
+    """Read and decode one image file as stored (see `decode_image`)."""
+    return decode_image(read_file_bytes(path, what), path, what)
+
+
+def to_display_rgb(image: np.ndarray, path: str | os.PathLike[str] = "<array>") -> np.ndarray:
+    """Any decoded image (OpenCV channel order) as an HxWx3 uint8 RGB array in display sRGB; see the module doc."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise InputError(f"image {path} has an unsupported layout {image.shape}", path)
+    channels = image.shape[2]
+    if channels in (2, 4):  # grey + alpha, BGR + alpha: the alpha goes
+        image = image[:, :, : channels - 1]
+    image = _to_uint8(image, path)
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def srgb_oetf(linear: np.ndarray) -> np.ndarray:
+    """The sRGB transfer function (IEC 61966-2-1) on linear values already clipped to [0, 1]."""
+    linear = np.asarray(linear, dtype=np.float32)
+    curved = 1.055 * np.power(np.maximum(linear, 0.0031308), 1.0 / 2.4, dtype=np.float32) - 0.055
+    return np.where(linear <= 0.0031308, 12.92 * linear, curved).astype(np.float32)
+
+
+def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
+    """Scene-linear floats to 8-bit display sRGB: NaN to 0, clip to [0, 1], sRGB OETF, round."""
+    clipped = np.clip(np.nan_to_num(np.asarray(linear, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
+    return np.rint(srgb_oetf(clipped) * 255.0).astype(np.uint8)
+
+
+def encode_image(suffix: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
+    """Encode with the OpenCV codec for `suffix` (".png", ".exr", ...); a failure here is a bug, not bad input."""
+    try:
+        ok, buffer = cv2.imencode(suffix, image, list(params))
+    except cv2.error as error:
+        if "OpenEXR codec is disabled" in str(error):
+            raise OutputError(
+                "cannot write OpenEXR: it is disabled in OpenCV (OPENCV_IO_ENABLE_OPENEXR is off)"
+            ) from error
+        raise
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a {image.dtype} {image.shape} image as {suffix}")
+    return buffer.tobytes()
+
+
+@functools.cache
+def exr_supported() -> bool:
+    """Whether this process's OpenCV reads and writes OpenEXR (see `engine.io` for the switch)."""
+    try:
+        return bool(cv2.imencode(".exr", np.zeros((1, 1), np.float32))[0])
+    except cv2.error:
+        return False
+
+
+def _to_uint8(image: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        # Round to nearest: 65535 -> 255, 257 * k -> k exactly.
+        return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        return linear_to_srgb8(image)
+    raise InputError(f"image {path} has unsupported samples ({image.dtype}); use 8/16-bit or float images", path)
