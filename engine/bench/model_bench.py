@@ -1,0 +1,162 @@
+"""`bench model`: where a frame's time goes, and whether memory stays flat over a long shot.
+
+It runs the reference loop on a synthetic clip and times each stage per frame (query encoder, memory read,
+decoder, memory encoder, bank update), with a device synchronisation around each stage on CUDA so that the
+times are the stages' own. The first frames are left out of the statistics (warm-up: allocator, kernel
+selection, and the first frame's memorisation). The long-run mode also samples the bank sizes and the
+process's resident memory every `sample_every` frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+import engine
+from engine.bank import BankConfig, FeatureBank
+from engine.bench.memory import current_rss_bytes, peak_device_bytes, peak_rss_bytes, reset_device_peak
+from engine.bench.synthetic import SyntheticClip
+from engine.device import Precision, select_device, set_deterministic
+from engine.model import AFBURR, ReadOptions
+from engine.model.readout import ReaderKind
+from engine.model.reference_loop import STAGES, run_reference_loop
+from engine.parity_weights import load_parity_weights
+from engine.weights import load_weights
+
+
+@dataclass(frozen=True)
+class ModelBenchConfig:
+    height: int = 480
+    width: int = 854
+    objects: int = 1
+    frames: int = 12
+    device: str = "auto"
+    precision: Precision = "fp32"
+    reader: ReaderKind = "global"
+    budget: int = 300_000
+    chunk_elements: int = 1 << 26
+    checkpoint: str | None = None  # None: the deterministic parity weights (timing does not need trained ones)
+    warmup: int = 2  # frames left out of the statistics
+    sample_every: int = 0  # long run: sample bank size and memory every this many frames (0: never)
+    deterministic: bool = False
+    seed: int = 0
+
+
+class StageTimer:
+    """Accumulates wall time per stage for the current frame; `take()` hands the frame's times over."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._sync: Callable[[], None] = (
+            (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+        )
+        self._current: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        self._sync()
+        start = time.perf_counter()
+        yield
+        self._sync()
+        self._current[stage] += time.perf_counter() - start
+
+    def take(self) -> dict[str, float]:
+        times, self._current = dict(self._current), defaultdict(float)
+        return times
+
+
+def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the report (what `bench model` writes as JSON)."""
+    device = select_device(config.device)
+    if config.deterministic:
+        set_deterministic(True)
+    model = _model(config.checkpoint).to(device)
+    clip = SyntheticClip(config.height, config.width, config.objects, config.frames, config.seed)
+    bank = FeatureBank(config.objects + 1, BankConfig(budget=config.budget, chunk_elements=config.chunk_elements))
+    options = ReadOptions(reader=config.reader, chunk_elements=config.chunk_elements)
+    timer = StageTimer(device)
+    reset_device_peak(device)
+    frame_times: list[dict[str, float]] = []
+    samples: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    steps = run_reference_loop(model, clip, clip.first_mask, bank, options, config.precision, timer)
+    for step in steps:
+        frame_times.append(timer.take())
+        if config.sample_every and step.index % config.sample_every == 0:
+            samples.append({"frame": step.index, "bank_sizes": step.bank_sizes, "rss_bytes": current_rss_bytes()})
+            if progress:
+                progress(f"frame {step.index}: bank {step.bank_sizes}, rss {_mib(current_rss_bytes())}")
+    return {
+        "benchmark": "model",
+        "config": asdict(config),
+        "environment": _environment(device),
+        "per_frame_ms": _stage_statistics(frame_times[config.warmup :]),
+        "wall_s": time.perf_counter() - started,
+        "peak_memory_bytes": {"device": peak_device_bytes(device), "process_rss": peak_rss_bytes()},
+        "bank": {"class_budget": bank.class_budget, "final_sizes": bank.sizes, "replaced": bank.replaced},
+        "samples": samples,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A table of the per-frame time split and the memory figures."""
+    config, times = report["config"], report["per_frame_ms"]
+    lines = [
+        f"AFB-URR {config['width']}x{config['height']}, {config['objects']} object(s), {config['frames']} frames, "
+        f"{report['environment']['device']} {config['precision']}, reader {config['reader']}",
+        f"{'stage':<12} {'mean ms':>10} {'median ms':>10} {'frames':>7}",
+    ]
+    for stage in (*STAGES, "total"):
+        if stage in times:
+            row = times[stage]
+            lines.append(f"{stage:<12} {row['mean']:>10.1f} {row['median']:>10.1f} {row['frames']:>7}")
+    peak = report["peak_memory_bytes"]
+    lines.append(f"peak memory: device {_mib(peak['device'])}, process RSS {_mib(peak['process_rss'])}")
+    bank = report["bank"]
+    lines.append(
+        f"bank: sizes {bank['final_sizes']} of {bank['class_budget']:g} per object, evicted {bank['replaced']}"
+    )
+    for sample in report["samples"]:
+        lines.append(f"  frame {sample['frame']:>6}: bank {sample['bank_sizes']}, RSS {_mib(sample['rss_bytes'])}")
+    return "\n".join(lines)
+
+
+def _model(checkpoint: str | None) -> AFBURR:
+    model = AFBURR()
+    return load_parity_weights(model) if checkpoint is None else load_weights(model, checkpoint)
+
+
+def _stage_statistics(frame_times: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and median per stage over the frames that ran it, in ms; "total" is the whole frame."""
+    by_stage: dict[str, list[float]] = defaultdict(list)
+    for times in frame_times:
+        for stage, seconds in times.items():
+            by_stage[stage].append(seconds * 1e3)
+        by_stage["total"].append(sum(times.values()) * 1e3)
+    return {
+        stage: {"mean": statistics.fmean(values), "median": statistics.median(values), "frames": len(values)}
+        for stage, values in by_stage.items()
+    }
+
+
+def _environment(device: torch.device) -> dict[str, Any]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "engine": engine.__version__,
+        "torch": torch.__version__,
+        "device": str(device),
+        "device_name": name,
+        "cpu_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
+
+
+def _mib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / 2**20:.0f} MiB"

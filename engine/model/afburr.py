@@ -1,0 +1,117 @@
+"""The AFB-URR network as a set of stages; the per-shot loop that drives them lives outside the module.
+
+Stages, in the order a frame meets them:
+- `encode_query(frame)`: query trunk + key/value head -> `QueryFeatures`;
+- `read(query, memory, options)`: attention over the feature bank -> decoder input and bank usage;
+- `decode(readout, query, obj_n)`: decoder + URR -> per-object log-odds and the uncertainty map;
+- `encode_memory(frame, masks)`: memory trunk + key/value head -> keys and values to store in the bank.
+
+Frames and masks reach the stages already zero-padded to a multiple of 16 (`engine.model.padding`), once
+per frame, where the reference pads inside each call. Background is object 0 throughout.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from engine.model.decoder import Decoder
+from engine.model.encoders import MemoryEncoder, QueryEncoder
+from engine.model.keyvalue import KeyValue
+from engine.model.padding import STRIDE
+from engine.model.readout import MemoryView, ReadOptions, ReadResult, read_memory
+from engine.model.spatial_prior import spatial_log_prior
+
+PROB_EPS = 1e-7
+
+
+class QueryFeatures(NamedTuple):
+    key: torch.Tensor  # (B, 128, h*w)
+    value: torch.Tensor  # (B, 512, h*w)
+    r3: torch.Tensor  # (B, 512, H/8, W/8)
+    r2: torch.Tensor  # (B, 256, H/4, W/4)
+    r1: torch.Tensor  # (B, 64, H/2, W/2)
+    grid: tuple[int, int]  # (h, w) = (H/16, W/16)
+
+
+class Readout(NamedTuple):
+    features: torch.Tensor  # (B*O, 1024, h, w): memory read-out then query value, batch-major
+    usage: torch.Tensor  # (O, N) query pixels of frame 0 that attended to each bank entry
+
+
+class Segmentation(NamedTuple):
+    logits: torch.Tensor  # (B, O, H, W) log-odds of the clamped per-object probabilities, padded size
+    uncertainty: torch.Tensor  # (B, 1, H/2, W/2) URR uncertainty, padded size
+
+
+class AFBURR(nn.Module):
+    """AFB-URR (Liang et al., NeurIPS 2020); `state_dict()` matches the published checkpoints key for key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder_m = MemoryEncoder()
+        self.encoder_q = QueryEncoder()
+        self.keyval_r4 = KeyValue()
+        self.decoder = Decoder()
+        self.eval()
+
+    def train(self, mode: bool = True) -> AFBURR:
+        """Batch norms stay in eval mode even in training, as in the reference (their affine parts still learn)."""
+        super().train(mode)
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return self
+
+    def encode_memory(self, frame: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame (1, 3, H, W) in [0, 1] and soft masks (O, H, W) -> keys (O, 128, h*w), values (O, 512, h*w).
+
+        Every object, background included, sees the whole frame: its mask and the "other" mask (1 - mask)
+        tell the encoder which part is its own.
+        """
+        _check_padded(frame)
+        masks = masks.unsqueeze(1).to(frame.dtype)
+        others = (1 - masks).clamp(0, 1)
+        return self.keyval_r4(self.encoder_m(frame.expand(masks.shape[0], -1, -1, -1), masks, others))
+
+    def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
+        """Frames (B, 3, H, W) in [0, 1] -> the query key/value and the decoder's skip features."""
+        _check_padded(frame)
+        r4, r3, r2, r1 = self.encoder_q(frame)
+        key, value = self.keyval_r4(r4)
+        return QueryFeatures(key, value, r3, r2, r1, (r4.shape[-2], r4.shape[-1]))
+
+    def read(
+        self,
+        query: QueryFeatures,
+        memory: MemoryView,
+        options: ReadOptions | None = None,
+        previous_probs: torch.Tensor | None = None,
+    ) -> Readout:
+        """Read every object's memory for the query; `previous_probs` (O, H, W) feeds the `skn` reader."""
+        options = options or ReadOptions()
+        log_prior = None
+        if options.reader == "skn":
+            if previous_probs is None:
+                raise ValueError("the skn reader needs previous_probs, the last frame's soft masks")
+            log_prior = spatial_log_prior(previous_probs, query.grid, options.spread_scale)
+        result: ReadResult = read_memory(memory, query.key, query.grid, options, log_prior)
+        batch, obj_n, value_dim = result.readout.shape[:3]
+        query_value = query.value.unsqueeze(1).expand(-1, obj_n, -1, -1).to(result.readout.dtype)
+        features = torch.cat([result.readout, query_value], dim=2)
+        return Readout(features.view(batch * obj_n, 2 * value_dim, *query.grid), result.usage)
+
+    def decode(self, readout: torch.Tensor, query: QueryFeatures, obj_n: int) -> Segmentation:
+        """Decoder input (B*O, 1024, h, w) -> per-object log-odds at the padded frame size."""
+        probs, uncertainty = self.decoder(readout, query.r3, query.r2, query.r1, obj_n)
+        probs = probs.clamp(PROB_EPS, 1 - PROB_EPS)
+        return Segmentation(torch.log(probs / (1 - probs)), uncertainty)
+
+
+def _check_padded(frame: torch.Tensor) -> None:
+    if frame.shape[-2] % STRIDE or frame.shape[-1] % STRIDE:
+        raise ValueError(
+            f"frame size {tuple(frame.shape[-2:])} is not a multiple of {STRIDE}: pad it with engine.model.padding"
+        )

@@ -1,0 +1,104 @@
+"""The refine decoder and the uncertain-region refinement (URR) of AFB-URR.
+
+The decoder runs once per (frame, object) pair, batch-major (frame 0's objects first). The skip branches of
+the refine blocks (`convFS` + `ResFS`) see only the query frame, so they run once per frame and are shared by
+all objects instead of being recomputed for each object.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from engine.model.uncertainty import uncertainty
+
+GLOBAL_DIM = 256
+LOCAL_DIM = 32
+LOCAL_SIZE = 7
+
+
+def upsample2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def per_object(x: torch.Tensor, obj_n: int) -> torch.Tensor:
+    """Repeat each frame's tensor for its objects, batch-major: (B, ...) -> (B*obj_n, ...)."""
+    return x.repeat_interleave(obj_n, dim=0)
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block: x + conv2(relu(conv1(relu(x))))."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(dim, dim, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(dim, dim, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+class Refine(nn.Module):
+    """Merges a skip feature of the query frame into the coarser per-object decoder state."""
+
+    def __init__(self, in_dim: int, dim: int) -> None:
+        super().__init__()
+        self.convFS = nn.Conv2d(in_dim, dim, kernel_size=3, padding=1)
+        self.ResFS = ResBlock(dim)
+        self.ResMM = ResBlock(dim)
+
+    def skip(self, feature: torch.Tensor) -> torch.Tensor:
+        return self.ResFS(self.convFS(feature))
+
+    def merge(self, skip: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        return self.ResMM(skip + upsample2(coarse))
+
+
+class DecoderOutput(NamedTuple):
+    probs: torch.Tensor  # (B, objects, H, W) foreground probability per object, at the padded input size
+    uncertainty: torch.Tensor  # (B, 1, H/2, W/2) the URR uncertainty map
+
+
+class Decoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.convFM = nn.Conv2d(1024, GLOBAL_DIM, kernel_size=3, padding=1)
+        self.ResMM = ResBlock(GLOBAL_DIM)
+        self.RF3 = Refine(512, GLOBAL_DIM)
+        self.RF2 = Refine(256, GLOBAL_DIM)
+        self.pred2 = nn.Conv2d(GLOBAL_DIM, 2, kernel_size=3, padding=1)
+        # count_include_pad=True (the default) is what the reference computes at the borders.
+        self.local_avg = nn.AvgPool2d(LOCAL_SIZE, stride=1, padding=LOCAL_SIZE // 2)
+        self.local_max = nn.MaxPool2d(LOCAL_SIZE, stride=1, padding=LOCAL_SIZE // 2)
+        self.local_convFM = nn.Conv2d(128, LOCAL_DIM, kernel_size=3, padding=1)
+        self.local_ResMM = ResBlock(LOCAL_DIM)
+        self.local_pred2 = nn.Conv2d(LOCAL_DIM, 2, kernel_size=3, padding=1)
+
+    def forward(
+        self, readout: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor, r1: torch.Tensor, obj_n: int
+    ) -> DecoderOutput:
+        """`readout` (B*obj_n, 1024, H/16, W/16); r3, r2, r1 are the query skips of the B frames."""
+        p = self.ResMM(self.convFM(readout))
+        p = self.RF3.merge(per_object(self.RF3.skip(r3), obj_n), p)  # 1/8
+        p = self.RF2.merge(per_object(self.RF2.skip(r2), obj_n), p)  # 1/4
+        p = upsample2(self.pred2(F.relu(p)))  # 1/2, 2 channels
+        return self._refine_uncertain(p, per_object(r1, obj_n), obj_n)
+
+    def _refine_uncertain(self, p: torch.Tensor, r1: torch.Tensor, obj_n: int) -> DecoderOutput:
+        """URR: re-decide, from local appearance, the pixels where the two strongest objects are close."""
+        batch, h, w = p.shape[0] // obj_n, p.shape[-2], p.shape[-1]
+        rough = F.softmax(p, dim=1)[:, 1].view(batch, obj_n, h, w)
+        # A softmax over objects of probabilities, not logits: the published weights were trained with it.
+        rough = F.softmax(rough, dim=1)
+        u = uncertainty(rough)
+        rough = rough.view(batch * obj_n, 1, h, w)
+        r1_local = self.local_avg(r1 * rough) / (self.local_avg(rough) + 1e-8)
+        confidence = self.local_max(rough)
+        q = self.local_ResMM(self.local_convFM(torch.cat([r1, r1_local], dim=1)))
+        q = confidence * self.local_pred2(F.relu(q))
+        p = upsample2(p + per_object(u, obj_n) * q)
+        probs = F.softmax(p, dim=1)[:, 1]
+        return DecoderOutput(probs.view(batch, obj_n, *probs.shape[-2:]), u)

@@ -1,0 +1,191 @@
+"""AFB-URR checkpoints: reading the published ones, writing ours, and finding which one to use.
+
+The published checkpoints are `torch.save({'epoch', 'model', 'optimizer', 'loss', 'seed'})` dicts saved from
+CUDA (some tools keep only the bare state dict). They are read with `weights_only=True`, so a checkpoint can
+never run code, and mapped onto the requested device. The load is strict: a checkpoint that does not fit
+the network is an error naming every missing, unexpected and mis-shaped key, never a partial load.
+
+Ours are written in the same layout, with a `maskprop` entry (model configuration, provenance) added, so
+the reference's own scripts still read them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.errors import CheckpointError, CheckpointNotFound
+
+ENV_VAR = "MASKPROP_CHECKPOINT"
+CONFIG_KEY = "checkpoint"
+HUGGING_FACE_REPO = "xmlyqing00/AFB-URR"
+PUBLISHED_FILES = {
+    "DAVIS 2017 (update rate 0.1)": "NeurIPS20_level1_DAVIS17.pth",
+    "YouTube-VOS 2018 and long videos (update rate 0.05)": "NeurIPS20_level2_YouTubeVOS.pth",
+}
+_MAX_LISTED = 20
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Any:
+    """Whatever the checkpoint file holds, read safely (`weights_only=True`: tensors and plain values only)."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (truncated, corrupted, or not a PyTorch file?): {exc}"
+        ) from exc
+
+
+def read_state_dict(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The state dict inside a checkpoint file: `checkpoint['model']`, or the file itself if it is bare."""
+    checkpoint = read_checkpoint(path, map_location)
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("model"), Mapping):
+        checkpoint = checkpoint["model"]
+    if not isinstance(checkpoint, Mapping) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise CheckpointError(f"checkpoint {path} holds neither a state dict nor a dict with one under 'model'")
+    return dict(checkpoint)
+
+
+def check_fits(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Raise `CheckpointError` naming every key that is missing, unexpected or of the wrong shape."""
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    misshaped = [
+        f"{key} {tuple(state_dict[key].shape)} (expected {tuple(value.shape)})"
+        for key, value in expected.items()
+        if key in state_dict and state_dict[key].shape != value.shape
+    ]
+    problems = [
+        _listing(label, keys)
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+        if keys
+    ]
+    if problems:
+        raise CheckpointError("checkpoint does not fit the AFB-URR network: " + "; ".join(problems))
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> nn.Module:
+    """Read `path` and load it into `model` strictly; returns the model."""
+    state_dict = read_state_dict(path, map_location)
+    try:
+        check_fits(model, state_dict)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def save_weights(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    epoch: int = 0,
+    loss: float = 0.0,
+    seed: int = 0,
+) -> Path:
+    """Write `model` in the reference's checkpoint layout plus a `maskprop` entry; atomically (temp + rename).
+
+    `config` and `provenance` must hold only plain values (str, int, float, bool, None, lists, dicts) so
+    that the file still loads with `weights_only=True`.
+    """
+    path = Path(path)
+    checkpoint = {
+        "epoch": epoch,
+        "model": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+        "loss": loss,
+        "seed": seed,
+        "maskprop": {"config": dict(config), "provenance": dict(provenance)},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(checkpoint, file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The `maskprop` entry of a checkpoint we wrote ({} for the published ones)."""
+    checkpoint = read_checkpoint(path)
+    return dict(checkpoint.get("maskprop", {})) if isinstance(checkpoint, Mapping) else {}
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "maskprop" / "config.toml"
+
+
+def resolve_checkpoint(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> Path:
+    """Which checkpoint to use: `explicit` (a CLI flag), else $MASKPROP_CHECKPOINT, else `checkpoint` in
+    the config file (~/.config/maskprop/config.toml). The first one given must exist."""
+    environ = os.environ if environ is None else environ
+    config_path = config_path or default_config_path()
+    candidates = [
+        (explicit, "the command line"),
+        (environ.get(ENV_VAR) or None, f"${ENV_VAR}"),
+        (_configured(config_path), str(config_path)),
+    ]
+    for candidate, source in candidates:
+        if candidate is None:
+            continue
+        path = Path(candidate).expanduser()
+        if not path.is_file():
+            raise CheckpointNotFound(f"checkpoint {path} (from {source}) does not exist.\n{how_to_get_weights()}")
+        return path
+    raise CheckpointNotFound(f"no checkpoint was given.\n{how_to_get_weights(config_path)}")
+
+
+def how_to_get_weights(config_path: Path | None = None) -> str:
+    files = "\n".join(f"    {name}  - {use}" for use, name in PUBLISHED_FILES.items())
+    config_path = config_path or default_config_path()
+    return (
+        f"Download a published AFB-URR checkpoint from Hugging Face (https://huggingface.co/{HUGGING_FACE_REPO}):\n"
+        f"{files}\n"
+        f"for example: huggingface-cli download {HUGGING_FACE_REPO} NeurIPS20_level1_DAVIS17.pth "
+        f"--local-dir ~/.cache/maskprop\n"
+        f"then point the engine at it in one of these ways (first one wins):\n"
+        f"    --checkpoint PATH on the command line\n"
+        f"    export {ENV_VAR}=PATH\n"
+        f'    {CONFIG_KEY} = "PATH" in {config_path}'
+    )
+
+
+def _configured(config_path: Path) -> str | None:
+    if not config_path.is_file():
+        return None
+    try:
+        with config_path.open("rb") as file:
+            value = tomllib.load(file).get(CONFIG_KEY)
+    except tomllib.TOMLDecodeError as exc:
+        raise CheckpointError(f"config file {config_path} is not valid TOML: {exc}") from exc
+    if value is not None and not isinstance(value, str):
+        raise CheckpointError(f"'{CONFIG_KEY}' in {config_path} must be a path string")
+    return value
+
+
+def _listing(label: str, keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_LISTED])
+    more = f" and {len(keys) - _MAX_LISTED} more" if len(keys) > _MAX_LISTED else ""
+    return f"{len(keys)} {label}: {shown}{more}"

@@ -1,0 +1,21 @@
+"""Engine test fixtures: the network with parity weights and the reference's golden outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from golden_data import load_golden
+
+from engine.model import AFBURR
+from engine.parity_weights import load_parity_weights
+
+
+@pytest.fixture(scope="session")
+def parity_model() -> AFBURR:
+    """The full network with the parity weights, on the CPU. Shared: tests must not modify it."""
+    return load_parity_weights(AFBURR())
+
+
+@pytest.fixture(scope="session")
+def golden() -> dict[str, dict[str, np.ndarray]]:
+    return load_golden()
