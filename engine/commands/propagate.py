@@ -1,0 +1,59 @@
+"""`maskprop propagate`: one shot from a terminal: frames and keyframe masks in, mattes and confidence out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.commands import propagation_options
+from engine.exit_codes import run_reporting_errors
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--frames", required=True, help="image folder, printf or #### pattern (plate.%%04d.exr), or a video file"
+    )
+    parser.add_argument(
+        "--mask",
+        action="append",
+        required=True,
+        help="keyframe mask PNG: DAVIS palette, or grey 0/255 for one object; repeat for more keyframes",
+    )
+    parser.add_argument(
+        "--mask-frame",
+        action="append",
+        type=propagation_options.non_negative,
+        help="frame index (0 = first frame of --frames) of each --mask, in order (default 0)",
+    )
+    parser.add_argument("--out", required=True, help="output folder (labels/, mattes/, confidence.csv/.json)")
+    parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth); else $MASKPROP_CHECKPOINT or the config")
+    parser.add_argument("--first", type=propagation_options.non_negative, help="first frame index to fill")
+    parser.add_argument("--last", type=propagation_options.non_negative, help="last frame index to fill")
+    propagation_options.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_reporting_errors(lambda: _propagate(args))
+
+
+def _propagate(args: argparse.Namespace) -> int:
+    from engine.loader import load_network
+    from engine.shot import ShotSpec, prepare_shot, propagate_shot
+
+    mask_frames = args.mask_frame or [0] * len(args.mask)
+    if len(mask_frames) != len(args.mask):
+        raise ValueError(f"{len(args.mask)} --mask given but {len(mask_frames)} --mask-frame: give one per mask")
+    spec = ShotSpec(
+        frames=args.frames,
+        masks=dict(zip(mask_frames, args.mask, strict=True)),
+        out=args.out,
+        first=args.first,
+        last=args.last,
+        direction=args.direction,
+        matte_format=args.matte_format,
+    )
+    shot = prepare_shot(spec)
+    model = load_network(args.checkpoint, args.device, args.deterministic)
+    summary = propagate_shot(model, shot, propagation_options.settings_from(vars(args)))
+    print(summary.describe(), file=sys.stderr)
+    return 0

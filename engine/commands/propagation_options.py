@@ -1,0 +1,90 @@
+"""The propagation options shared by `propagate`, `batch` and `eval`, as flags and as `Settings`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from engine.bank import BankConfig
+from engine.model.readout import ReadOptions
+from engine.propagator import Settings
+
+# The names users see (CLI, protocol, job files) for the memory readers the model implements.
+READERS = {"global": "global", "kernel": "kmn", "spatial": "skn"}
+MATTE_FORMATS = {"png8": "8", "png16": "16", "exr": "half"}
+DEFAULTS: dict[str, Any] = {
+    "direction": "both",
+    "reader": "global",
+    "max_size": 480,
+    "budget": 300_000,
+    "update_rate": 0.1,
+    "merge_threshold": 0.95,
+    "protect_keyframes": True,
+    "precision": "fp32",
+    "matte_format": "png16",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("propagation")
+    group.add_argument("--direction", choices=("forward", "backward", "both"), default=DEFAULTS["direction"])
+    group.add_argument("--reader", choices=tuple(READERS), default=DEFAULTS["reader"], help="memory reader")
+    group.add_argument(
+        "--max-size",
+        type=non_negative,
+        default=DEFAULTS["max_size"],
+        help="cap on the shorter side of the internal resolution; 0 keeps the plate's size (default 480)",
+    )
+    group.add_argument("--budget", type=positive, default=DEFAULTS["budget"], help="feature-bank entries")
+    group.add_argument("--update-rate", type=fraction, default=DEFAULTS["update_rate"])
+    group.add_argument("--merge-threshold", type=float, default=DEFAULTS["merge_threshold"])
+    group.add_argument(
+        "--no-protect-keyframes",
+        dest="protect_keyframes",
+        action="store_false",
+        help="let the bank evict features of the drawn masks (the reference's behaviour)",
+    )
+    group.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=DEFAULTS["precision"])
+    group.add_argument("--matte-format", choices=tuple(MATTE_FORMATS), default=DEFAULTS["matte_format"])
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--deterministic", action="store_true", help="bit-reproducible kernels only")
+
+
+def settings_from(options: Mapping[str, Any]) -> Settings:
+    """`Settings` from parsed flags or a job file's table (same names, with underscores)."""
+    values = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    bank = BankConfig(
+        budget=values["budget"],
+        update_rate=values["update_rate"],
+        merge_threshold=values["merge_threshold"],
+        protect_keyframes=values["protect_keyframes"],
+    )
+    return Settings(
+        max_size=values["max_size"],
+        bank=bank,
+        read=ReadOptions(reader=READERS[values["reader"]]),
+        precision=values["precision"],
+    )
+
+
+def non_negative(text: str) -> int:
+    return _bounded(int, text, lambda v: v >= 0, "a whole number, 0 or more")
+
+
+def positive(text: str) -> int:
+    return _bounded(int, text, lambda v: v > 0, "a whole number above 0")
+
+
+def fraction(text: str) -> float:
+    return _bounded(float, text, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+
+
+def _bounded(kind: type, text: str, ok: Any, expected: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {expected}")
+    return value

@@ -1,0 +1,37 @@
+"""Per-object confidence and the `lost` flag: which frames an artist should review (see docs/confidence.md).
+
+The URR branch of AFB-URR already measures doubt: its uncertainty `U = exp(1 - top1/top2)` compares the two
+strongest objects at each pixel. Since it is computed from a softmax of probabilities, `top1/top2` is at most
+e, so `U` lies in [exp(1 - e), 1]. We rescale it to [0, 1] and average it over each object's own region
+(where the object wins, widened by a thin band to take in its boundary, where doubt concentrates):
+confidence = 1 - that average. An object with no region at all has confidence 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+U_FLOOR = math.exp(1 - math.e)  # the smallest value the uncertainty can take
+BAND_FRACTION = 0.01  # boundary band half-width, as a fraction of the frame diagonal
+
+
+def object_confidence(probs: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor:
+    """Confidence in [0, 1] of every object but the background: probs (O, h, w), uncertainty (h, w) -> (O-1,)."""
+    doubt = ((uncertainty - U_FLOOR) / (1 - U_FLOOR)).clamp(0, 1)
+    regions = (probs[1:] >= 0.5).float()
+    band = max(1, round(BAND_FRACTION * math.hypot(*probs.shape[-2:])))
+    regions = F.max_pool2d(regions.unsqueeze(0), kernel_size=2 * band + 1, stride=1, padding=band)[0]
+    area = regions.sum(dim=(1, 2))
+    mean_doubt = (regions * doubt).sum(dim=(1, 2)) / area.clamp(min=1)
+    return torch.where(area > 0, 1 - mean_doubt, torch.zeros_like(area))
+
+
+def is_lost(area: int, keyframe_area: int, fraction: float) -> bool:
+    """An object is lost when its area collapses below `fraction` of its area on the keyframe it came from.
+
+    An object absent from that keyframe cannot be lost: there was nothing to keep.
+    """
+    return keyframe_area > 0 and area < fraction * keyframe_area

@@ -1,0 +1,246 @@
+"""The per-shot propagation: keyframe masks in, a matte per object per frame out. No files, no sockets.
+
+Frames come from any sequence of H x W x 3 uint8 display-sRGB arrays (a folder, a video, streamed pixels)
+and keyframes are label maps of object ids at plate resolution. Objects keep their ids (any of 1..255, not
+only contiguous ones): channel 0 is the background and channel i is the i-th id in ascending order, on the
+way in and on the way out.
+
+Frames are processed at an internal resolution (the shorter side capped at `max_size`, the reference's
+native size below that) and the results are brought back to the plate's size. `steps()` yields after every
+network step, with the results that became ready (none while a "both" segment's first pass is running), so a
+server can interleave shots frame by frame; `run()` yields the results one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from engine.bank import BankConfig, FeatureBank
+from engine.confidence import is_lost, object_confidence
+from engine.contours import Polygon, trace_contours
+from engine.device import Precision
+from engine.model.afburr import AFBURR
+from engine.model.readout import ReadOptions
+from engine.plan import Direction, Segment, plan
+from engine.tracker import Tracker
+
+Source = Literal["forward", "backward", "keyframe"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_size: int = 480  # shorter side of the internal resolution; 0 keeps the plate's size
+    bank: BankConfig = field(default_factory=BankConfig)
+    read: ReadOptions = field(default_factory=ReadOptions)
+    precision: Precision = "fp32"
+    contours: bool = False
+    contour_tolerance: float = 1.0  # plate pixels
+    lost_fraction: float = 0.05  # of the object's keyframe area
+
+    def __post_init__(self) -> None:
+        if self.max_size < 0:
+            raise ValueError("max_size must be 0 (native) or positive")
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    id: int
+    confidence: float
+    lost: bool
+    area: int  # plate pixels where the matte is at least 0.5
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    index: int
+    source: Source
+    object_ids: tuple[int, ...]
+    mattes: np.ndarray  # (K, H, W) float32 in [0, 1], one per object id, plate resolution
+    labels: np.ndarray  # (H, W) uint8 object ids, 0 = background
+    uncertainty: np.ndarray  # (H, W) float32 URR uncertainty, 0 on keyframes
+    objects: tuple[ObjectState, ...]
+    contours: dict[int, list[Polygon]] | None = None
+
+    @property
+    def confidence(self) -> float:
+        """The frame's confidence: its least confident object's (a frame is as good as its worst object)."""
+        return min((obj.confidence for obj in self.objects), default=1.0)
+
+
+@dataclass
+class _Computed:
+    """One pass's output for one frame, at the internal resolution, kept until it is emitted."""
+
+    probs: torch.Tensor  # (O, h, w)
+    uncertainty: torch.Tensor  # (h, w)
+    confidence: torch.Tensor  # (K,)
+    keyframe: int
+
+
+class Propagator:
+    """Propagates keyframe masks through a shot with one model; one instance per shot."""
+
+    def __init__(
+        self,
+        model: AFBURR,
+        frames: Sequence[np.ndarray],
+        object_ids: Sequence[int],
+        settings: Settings | None = None,
+    ) -> None:
+        if not object_ids or len(set(object_ids)) != len(object_ids) or not all(1 <= i <= 255 for i in object_ids):
+            raise ValueError(f"object ids must be distinct values in 1..255, got {list(object_ids)}")
+        if len(frames) == 0:
+            raise ValueError("the shot has no frames")
+        self.model = model
+        self.frames = frames
+        self.object_ids = tuple(sorted(object_ids))
+        self.settings = settings or Settings()
+        height, width = np.asarray(frames[0]).shape[:2]
+        self.plate_size = (height, width)
+        self.internal_size = internal_size(height, width, self.settings.max_size)
+        self.device = next(model.parameters()).device
+
+    def run(
+        self, keyframes: Mapping[int, np.ndarray], first: int, last: int, direction: Direction = "both"
+    ) -> Iterator[FrameResult]:
+        """Every frame of `first..last` that the keyframes and direction reach, in the order computed."""
+        for ready in self.steps(keyframes, first, last, direction):
+            yield from ready
+
+    def steps(
+        self, keyframes: Mapping[int, np.ndarray], first: int, last: int, direction: Direction = "both"
+    ) -> Iterator[list[FrameResult]]:
+        """After every network step, the results that became ready (often one, sometimes none or many)."""
+        self._check_range(keyframes, first, last)
+        keys = sorted(keyframes)
+        pending_keys = [key for key in keys if first <= key <= last]  # emitted as drawn, before their passes
+        for segment in plan(keys, first, last, direction):
+            starts = (segment.forward_from, segment.backward_from)
+            while pending_keys and (pending_keys[0] < segment.outputs[0] or pending_keys[0] in starts):
+                yield [self._keyframe_result(pending_keys.pop(0), keyframes)]
+            yield from self._fill(segment, keyframes)
+        while pending_keys:
+            yield [self._keyframe_result(pending_keys.pop(0), keyframes)]
+
+    # --- segments and passes ----------------------------------------------------------------------------
+
+    def _fill(self, segment: Segment, keyframes: Mapping[int, np.ndarray]) -> Iterator[list[FrameResult]]:
+        wanted = set(segment.outputs)
+        if segment.backward_from is None or segment.forward_from is None:
+            source: Source = "forward" if segment.forward_from is not None else "backward"
+            start = segment.forward_from if source == "forward" else segment.backward_from
+            order = segment.forward_frames if source == "forward" else segment.backward_frames
+            for index, computed in self._pass(start, order, keyframes):
+                yield [self._result(index, computed, source, keyframes)] if index in wanted else []
+            return
+        forward: dict[int, _Computed] = {}
+        for index, computed in self._pass(segment.forward_from, segment.forward_frames, keyframes):
+            if index in wanted:
+                forward[index] = computed
+            yield []
+        for index, computed in self._pass(segment.backward_from, segment.backward_frames, keyframes):
+            if index not in wanted:
+                yield []
+                continue
+            ahead = forward.pop(index)
+            if computed.confidence.mean() > ahead.confidence.mean():
+                yield [self._result(index, computed, "backward", keyframes)]
+            else:
+                yield [self._result(index, ahead, "forward", keyframes)]
+
+    def _pass(
+        self, keyframe: int, order: Sequence[int], keyframes: Mapping[int, np.ndarray]
+    ) -> Iterator[tuple[int, _Computed]]:
+        bank = FeatureBank(len(self.object_ids) + 1, self.settings.bank)
+        tracker = Tracker(self.model, bank, self.settings.read, self.settings.precision)
+        tracker.start(self._frame(keyframe), self._masks(keyframes[keyframe]))
+        for position, index in enumerate(order):
+            step = tracker.step(self._frame(index), memorize=position < len(order) - 1)
+            confidence = object_confidence(step.probs, step.uncertainty)
+            yield index, _Computed(step.probs.cpu(), step.uncertainty.cpu(), confidence.cpu(), keyframe)
+
+    # --- conversions ------------------------------------------------------------------------------------
+
+    def _frame(self, index: int) -> torch.Tensor:
+        pixels = np.asarray(self.frames[index])
+        if pixels.shape[:2] != self.plate_size or pixels.ndim != 3 or pixels.shape[2] != 3:
+            raise ValueError(
+                f"frame {index} has shape {pixels.shape}, the shot's frames are {self.plate_size[1]}x"
+                f"{self.plate_size[0]} RGB"
+            )
+        if (pixels.shape[0], pixels.shape[1]) != self.internal_size:
+            pixels = cv2.resize(pixels, self.internal_size[::-1], interpolation=cv2.INTER_AREA)
+        return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float().div_(255)
+
+    def _masks(self, labels: np.ndarray) -> torch.Tensor:
+        """A keyframe label map as one-hot masks (O, h, w) at the internal size, background first."""
+        if labels.shape[:2] != self.internal_size:
+            labels = cv2.resize(labels, self.internal_size[::-1], interpolation=cv2.INTER_NEAREST)
+        channels = [np.isin(labels, self.object_ids, invert=True)] + [labels == i for i in self.object_ids]
+        return torch.from_numpy(np.stack(channels)).float()
+
+    def _result(
+        self, index: int, computed: _Computed, source: Source, keyframes: Mapping[int, np.ndarray]
+    ) -> FrameResult:
+        size = self.plate_size
+        probs = F.interpolate(computed.probs[None], size=size, mode="bilinear", align_corners=False)[0]
+        uncertainty = F.interpolate(computed.uncertainty[None, None], size=size, mode="bilinear", align_corners=False)[
+            0, 0
+        ]
+        lookup = np.array((0, *self.object_ids), dtype=np.uint8)
+        labels = lookup[probs.argmax(dim=0).numpy()]
+        mattes = probs[1:].clamp(0, 1).numpy()
+        reference = keyframes[computed.keyframe]
+        objects = []
+        for k, object_id in enumerate(self.object_ids):
+            area = int(np.count_nonzero(mattes[k] >= 0.5))
+            lost = is_lost(area, int(np.count_nonzero(reference == object_id)), self.settings.lost_fraction)
+            objects.append(ObjectState(object_id, float(computed.confidence[k]), lost, area))
+        return self._finish(index, source, mattes, labels, uncertainty.numpy(), objects)
+
+    def _keyframe_result(self, index: int, keyframes: Mapping[int, np.ndarray]) -> list[FrameResult]:
+        labels = keyframes[index].astype(np.uint8)
+        mattes = np.stack([labels == i for i in self.object_ids]).astype(np.float32)
+        objects = [ObjectState(i, 1.0, False, int(np.count_nonzero(labels == i))) for i in self.object_ids]
+        uncertainty = np.zeros(self.plate_size, np.float32)
+        return self._finish(index, "keyframe", mattes, labels, uncertainty, objects)
+
+    def _finish(
+        self,
+        index: int,
+        source: Source,
+        mattes: np.ndarray,
+        labels: np.ndarray,
+        uncertainty: np.ndarray,
+        objects: list[ObjectState],
+    ) -> FrameResult:
+        contours = None
+        if self.settings.contours:
+            tolerance = self.settings.contour_tolerance
+            contours = {i: trace_contours(m, tolerance) for i, m in zip(self.object_ids, mattes, strict=True)}
+        return FrameResult(index, source, self.object_ids, mattes, labels, uncertainty, tuple(objects), contours)
+
+    def _check_range(self, keyframes: Mapping[int, np.ndarray], first: int, last: int) -> None:
+        if not 0 <= first <= last < len(self.frames):
+            raise ValueError(f"range {first}..{last} is not inside the shot's frames 0..{len(self.frames) - 1}")
+        for index, labels in keyframes.items():
+            if not 0 <= index < len(self.frames):
+                raise ValueError(f"keyframe {index} is outside the shot's frames 0..{len(self.frames) - 1}")
+            if labels.shape != self.plate_size:
+                raise ValueError(f"keyframe {index} mask is {labels.shape[::-1]}, the plate is {self.plate_size[::-1]}")
+
+
+def internal_size(height: int, width: int, max_size: int) -> tuple[int, int]:
+    """The size frames are processed at: the shorter side capped at `max_size` (0: no cap), aspect kept."""
+    shorter = min(height, width)
+    if max_size == 0 or shorter <= max_size:
+        return height, width
+    scale = max_size / shorter
+    return max(1, round(height * scale)), max(1, round(width * scale))

@@ -1,0 +1,136 @@
+"""One shot from files to files: check every input, propagate, write the outputs, summarise.
+
+`prepare_shot` opens the frames, reads the keyframe masks and creates the output folder before any model
+is loaded, so a bad path fails in a second with one clear line instead of after the weights are read.
+`propagate_shot` then runs the propagator and writes each frame as soon as it is ready.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.io import FrameSequence, InputError, open_frames, read_mask
+from engine.model.afburr import AFBURR
+from engine.plan import Direction
+from engine.progress import Progress
+from engine.propagator import Propagator, Settings
+from engine.shot_output import ShotOutput
+
+
+@dataclass(frozen=True)
+class ShotSpec:
+    """A shot as a user describes it: paths and choices, nothing opened yet."""
+
+    frames: str
+    masks: Mapping[int, str]  # keyframe index -> mask PNG
+    out: str
+    first: int | None = None  # default: the first frame
+    last: int | None = None  # default: the last frame
+    direction: Direction = "both"
+    matte_format: str = "png16"
+    name: str = ""
+
+
+@dataclass
+class PreparedShot:
+    spec: ShotSpec
+    frames: FrameSequence
+    keyframes: dict[int, np.ndarray]
+    object_ids: tuple[int, ...]
+    output: ShotOutput
+    first: int
+    last: int
+
+
+@dataclass
+class ShotSummary:
+    frames: int = 0
+    seconds: float = 0.0
+    low_confidence: list[int] = field(default_factory=list)  # frame indices below the review threshold
+    lost: list[int] = field(default_factory=list)  # frame indices where an object was lost
+    stopped: bool = False
+
+    def describe(self) -> str:
+        rate = self.frames / self.seconds if self.seconds else 0.0
+        review = ", ".join(map(str, self.low_confidence[:20])) or "none"
+        return (
+            f"{'stopped after' if self.stopped else 'propagated'} {self.frames} frames in {self.seconds:.1f} s "
+            f"({rate:.2f} frames/s); frames to review: {review}"
+        )
+
+
+REVIEW_BELOW = 0.5  # frame confidence under which a frame is listed for review
+
+
+def prepare_shot(spec: ShotSpec, skip_existing: bool = False) -> PreparedShot:
+    """Open and check everything the shot needs; raises `InputError` naming the first problem."""
+    from engine.commands.propagation_options import MATTE_FORMATS
+
+    frames = open_frames(spec.frames)
+    if not spec.masks:
+        raise InputError("no keyframe mask was given")
+    keyframes = {}
+    for index, path in sorted(spec.masks.items()):
+        if not 0 <= index < len(frames):
+            raise InputError(f"mask frame {index} is outside the shot's frames 0..{len(frames) - 1}", path)
+        keyframes[index] = read_mask(path, size=frames.size)
+    object_ids = tuple(sorted(set().union(*(np.unique(k[k > 0]).tolist() for k in keyframes.values()))))
+    first = 0 if spec.first is None else spec.first
+    last = len(frames) - 1 if spec.last is None else spec.last
+    if not 0 <= first <= last < len(frames):
+        raise InputError(f"frame range {first}..{last} is not inside the shot's frames 0..{len(frames) - 1}")
+    if spec.matte_format not in MATTE_FORMATS:
+        raise InputError(f"matte format {spec.matte_format!r} is not one of {', '.join(MATTE_FORMATS)}")
+    output = ShotOutput(spec.out, frames.names, object_ids, MATTE_FORMATS[spec.matte_format], skip_existing)
+    return PreparedShot(spec, frames, keyframes, object_ids, output, first, last)
+
+
+def propagate_shot(
+    model: AFBURR,
+    shot: PreparedShot,
+    settings: Settings,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> ShotSummary:
+    """Propagate and write every frame; `should_stop()` is asked between frames (SIGTERM in batch jobs).
+
+    `on_frame(done, total)` is called after each written frame, for progress lines.
+    """
+    propagator = Propagator(model, shot.frames, shot.object_ids, settings)
+    total = _frames_reached(shot)
+    progress = Progress(total, shot.spec.name or "propagate")
+    summary, start = ShotSummary(), time.monotonic()
+    try:
+        for result in propagator.run(shot.keyframes, shot.first, shot.last, shot.spec.direction):
+            shot.output.write(result)
+            summary.frames += 1
+            if result.confidence < REVIEW_BELOW:
+                summary.low_confidence.append(result.index)
+            if any(obj.lost for obj in result.objects):
+                summary.lost.append(result.index)
+            progress.advance(f"frame {shot.frames.names[result.index]} confidence {result.confidence:.2f}")
+            if on_frame is not None:
+                on_frame(summary.frames, total)
+            if should_stop():
+                summary.stopped = True
+                break
+    finally:
+        progress.close()
+    summary.low_confidence.sort()
+    summary.lost.sort()
+    if not summary.stopped:
+        shot.output.write_confidence()
+    summary.seconds = time.monotonic() - start
+    return summary
+
+
+def _frames_reached(shot: PreparedShot) -> int:
+    from engine.plan import plan
+
+    segments = plan(list(shot.keyframes), shot.first, shot.last, shot.spec.direction)
+    computed = {i for s in segments for i in s.outputs}
+    return len(computed | {k for k in shot.keyframes if shot.first <= k <= shot.last})

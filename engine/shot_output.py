@@ -1,0 +1,67 @@
+"""Where a shot's results go on disk, and writing them there.
+
+    OUT/labels/<frame name>.png          palette PNG label map of object ids
+    OUT/mattes/obj<id>/<frame name>.png  soft matte per object (8/16-bit PNG) or .exr (half float)
+    OUT/confidence.csv, .json            frame, object, confidence, lost, area
+
+Every file is written atomically, so a killed job leaves each frame either complete or absent, and a rerun
+that skips frames whose files all exist (`skip_existing`) resumes where it stopped with the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.io import ConfidenceRow, ensure_output_folder, write_confidence, write_label_map, write_matte
+from engine.io.mattes import MATTE_SUFFIXES, MatteDepth
+from engine.propagator import FrameResult
+
+
+class ShotOutput:
+    """The output folder of one shot: its layout, which frames are finished, and the confidence table."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        names: Sequence[str],
+        object_ids: Sequence[int],
+        matte_depth: MatteDepth = "16",
+        skip_existing: bool = False,
+    ) -> None:
+        self.folder = ensure_output_folder(folder)
+        self.names = list(names)
+        self.object_ids = tuple(object_ids)
+        self.matte_depth = matte_depth
+        self.skip_existing = skip_existing
+        self.rows: dict[int, list[ConfidenceRow]] = {}
+        for directory in (self.folder / "labels", *(self._matte_folder(i) for i in self.object_ids)):
+            ensure_output_folder(directory)
+
+    def label_path(self, index: int) -> Path:
+        return self.folder / "labels" / f"{self.names[index]}.png"
+
+    def matte_path(self, index: int, object_id: int) -> Path:
+        return self._matte_folder(object_id) / f"{self.names[index]}{MATTE_SUFFIXES[self.matte_depth]}"
+
+    def is_finished(self, index: int) -> bool:
+        paths = [self.label_path(index), *(self.matte_path(index, i) for i in self.object_ids)]
+        return all(path.is_file() for path in paths)
+
+    def write(self, result: FrameResult) -> None:
+        """Write one frame's files (unless already there and skipping) and remember its confidence rows."""
+        if not (self.skip_existing and self.is_finished(result.index)):
+            for object_id, matte in zip(result.object_ids, result.mattes, strict=True):
+                write_matte(self.matte_path(result.index, object_id), matte, self.matte_depth)
+            write_label_map(self.label_path(result.index), result.labels)  # last: its presence means "done"
+        name = self.names[result.index]
+        self.rows[result.index] = [
+            ConfidenceRow(result.index, name, obj.id, obj.confidence, obj.lost, obj.area) for obj in result.objects
+        ]
+
+    def write_confidence(self) -> list[Path]:
+        rows = [row for index in sorted(self.rows) for row in self.rows[index]]
+        return [write_confidence(self.folder / f"confidence.{suffix}", rows) for suffix in ("csv", "json")]
+
+    def _matte_folder(self, object_id: int) -> Path:
+        return self.folder / "mattes" / f"obj{object_id}"

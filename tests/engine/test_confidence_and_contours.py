@@ -1,0 +1,61 @@
+"""The confidence measure and the polygon tracing, on constructed inputs."""
+
+import math
+
+import numpy as np
+import torch
+
+from engine.confidence import U_FLOOR, is_lost, object_confidence
+from engine.contours import trace_contours
+
+
+def two_objects(height=40, width=40):
+    probs = torch.zeros(3, height, width)
+    probs[0] = 1
+    probs[0, 5:15, 5:15], probs[1, 5:15, 5:15] = 0, 1
+    probs[0, 25:35, 25:35], probs[2, 25:35, 25:35] = 0, 1
+    return probs
+
+
+def test_an_object_the_network_is_sure_of_has_confidence_one():
+    probs = two_objects()
+    confidence = object_confidence(probs, torch.full((40, 40), U_FLOOR))
+    assert torch.allclose(confidence, torch.ones(2))
+
+
+def test_doubt_counts_only_where_the_object_is():
+    probs = two_objects()
+    uncertainty = torch.full((40, 40), U_FLOOR)
+    uncertainty[20:, 20:] = 1.0  # the region around object 2 is fully ambiguous
+    first, second = object_confidence(probs, uncertainty).tolist()
+    assert math.isclose(first, 1.0)
+    assert second < 0.2
+
+
+def test_an_object_with_no_pixels_has_confidence_zero():
+    probs = two_objects()
+    probs[0, 25:35, 25:35], probs[2] = 1, 0
+    assert object_confidence(probs, torch.full((40, 40), U_FLOOR))[1] == 0
+
+
+def test_lost_means_the_area_collapsed_relative_to_the_keyframe():
+    assert is_lost(area=4, keyframe_area=1000, fraction=0.05)
+    assert not is_lost(area=60, keyframe_area=1000, fraction=0.05)
+    assert not is_lost(area=0, keyframe_area=0, fraction=0.05)  # absent on the keyframe: nothing to lose
+
+
+def test_contours_trace_outlines_and_holes_at_pixel_coordinates():
+    matte = np.zeros((50, 60), np.float32)
+    matte[10:40, 10:50] = 1.0
+    matte[20:30, 20:30] = 0.0  # a hole
+    matte[2:5, 55:58] = 0.8  # a second small part
+    polygons = trace_contours(matte, tolerance=0.5)
+    assert sorted(p.hole for p in polygons) == [False, False, True]
+    outer = max((p for p in polygons if not p.hole), key=lambda p: len(p.points))
+    xs, ys = outer.points[:, 0], outer.points[:, 1]
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (10, 49, 10, 39)
+    assert outer.points.dtype == np.float32
+
+
+def test_an_empty_matte_has_no_contours():
+    assert trace_contours(np.zeros((8, 8), np.float32)) == []

@@ -1,0 +1,132 @@
+"""The per-shot propagation with the parity weights: ids, resolutions, directions, keyframes, re-propagation.
+
+The parity weights are not trained, so the mattes mean nothing; what is checked is that the loop computes what
+the reference computes (golden labels), keeps object ids, and that results depend only on what they should.
+"""
+
+import numpy as np
+import pytest
+
+from engine.bank import BankConfig
+from engine.plan import affected_range
+from engine.propagator import Propagator, Settings, internal_size
+
+HEIGHT, WIDTH, LENGTH = 48, 64, 7
+
+
+@pytest.fixture(scope="module")
+def shot() -> list[np.ndarray]:
+    generator = np.random.default_rng(7)
+    base = generator.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    return [np.roll(base, 2 * t, axis=1) for t in range(LENGTH)]
+
+
+def mask(ids=(1, 2), shift=0) -> np.ndarray:
+    labels = np.zeros((HEIGHT, WIDTH), np.uint8)
+    labels[8:24, 8 + shift : 28 + shift] = ids[0]
+    labels[28:44, 30 + shift : 56 + shift] = ids[1]
+    return labels
+
+
+def run(model, frames, keyframes, first=0, last=LENGTH - 1, direction="both", ids=(1, 2), **settings):
+    propagator = Propagator(model, frames, ids, Settings(**settings))
+    return {result.index: result for result in propagator.run(keyframes, first, last, direction)}
+
+
+def test_the_golden_case_comes_out_of_the_propagator(parity_model, golden):
+    case = golden["blackswan_1obj"]
+    bank = BankConfig(int(case["budget"]), float(case["update_rate"]), float(case["thres_close"]), False)
+    frames = list(case["frames"])
+    results = run(
+        parity_model, frames, {0: case["first_mask"]}, 0, len(frames) - 1, "forward", (1,), max_size=0, bank=bank
+    )
+    labels = np.stack([results[t].labels for t in range(1, len(frames))])
+    assert (labels == case["labels"]).mean() >= 0.999
+
+
+def test_object_ids_need_not_be_contiguous(parity_model, shot):
+    contiguous = run(parity_model, shot, {0: mask((1, 2))}, direction="forward")
+    sparse = run(parity_model, shot, {0: mask((3, 200))}, direction="forward", ids=(3, 200))
+    for index, result in sparse.items():
+        assert result.object_ids == (3, 200)
+        np.testing.assert_array_equal(result.mattes, contiguous[index].mattes)
+        relabelled = np.choose(contiguous[index].labels, [0, 3, 200]).astype(np.uint8)
+        np.testing.assert_array_equal(result.labels, relabelled)
+        assert [obj.id for obj in result.objects] == [3, 200]
+
+
+def test_frames_are_processed_small_and_returned_at_plate_size(parity_model, shot):
+    assert internal_size(HEIGHT, WIDTH, 24) == (24, 32)
+    assert internal_size(HEIGHT, WIDTH, 0) == (HEIGHT, WIDTH)
+    results = run(parity_model, shot, {0: mask()}, direction="forward", max_size=24)
+    for result in results.values():
+        assert result.mattes.shape == (2, HEIGHT, WIDTH) and result.mattes.dtype == np.float32
+        assert result.labels.shape == (HEIGHT, WIDTH) and result.uncertainty.shape == (HEIGHT, WIDTH)
+        assert result.mattes.min() >= 0 and result.mattes.max() <= 1
+        assert all(0 <= obj.confidence <= 1 for obj in result.objects)
+
+
+def test_the_keyframe_comes_back_as_drawn(parity_model, shot):
+    result = run(parity_model, shot, {3: mask()}, direction="both")[3]
+    assert result.source == "keyframe"
+    np.testing.assert_array_equal(result.labels, mask())
+    assert [obj.confidence for obj in result.objects] == [1.0, 1.0]
+
+
+def test_directions_reach_the_frames_they_should(parity_model, shot):
+    forward = run(parity_model, shot, {3: mask()}, direction="forward")
+    backward = run(parity_model, shot, {3: mask()}, direction="backward")
+    assert list(forward) == [3, 4, 5, 6]
+    assert list(backward) == [3, 2, 1, 0]  # computed walking away from the keyframe
+    assert {r.source for i, r in backward.items() if i != 3} == {"backward"}
+
+
+def test_between_two_keyframes_each_frame_takes_the_more_confident_pass(parity_model, shot):
+    keyframes = {0: mask(), 6: mask(shift=6)}
+    both = run(parity_model, shot, keyframes, direction="both")
+    forward = run(parity_model, shot, {0: mask()}, direction="forward")
+    backward = run(parity_model, shot, {6: mask(shift=6)}, direction="backward")
+    for index in range(1, 6):
+        candidates = {"forward": forward[index], "backward": backward[index]}
+        chosen = candidates[both[index].source]
+        other = candidates["backward" if both[index].source == "forward" else "forward"]
+        np.testing.assert_array_equal(both[index].mattes, chosen.mattes)
+        assert np.mean([o.confidence for o in chosen.objects]) >= np.mean([o.confidence for o in other.objects])
+
+
+def test_repropagating_the_affected_range_reproduces_a_full_run(parity_model, shot):
+    keyframes = {0: mask(), 4: mask(shift=4)}
+    full = run(parity_model, shot, keyframes, direction="both")
+    first, last = affected_range([0], 4, 0, LENGTH - 1, "both")
+    partial = run(parity_model, shot, keyframes, first, last, direction="both")
+    assert sorted(partial) == list(range(first, last + 1))
+    for index, result in partial.items():
+        np.testing.assert_array_equal(result.mattes, full[index].mattes)
+
+
+def test_contours_come_at_plate_resolution_on_request(parity_model, shot):
+    results = run(parity_model, shot, {0: mask()}, last=2, direction="forward", contours=True, max_size=24)
+    polygons = results[0].contours[1]
+    assert polygons and not polygons[0].hole
+    points = np.concatenate([p.points for p in polygons])
+    assert points[:, 0].max() < WIDTH and points[:, 1].max() < HEIGHT
+    assert results[1].contours.keys() == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("keyframes", "first", "last", "ids", "message"),
+    [
+        ({0: np.zeros((10, 10), np.uint8)}, 0, 3, (1,), "mask"),
+        ({0: mask()}, 0, LENGTH, (1, 2), "range"),
+        ({9: mask()}, 0, 3, (1, 2), "keyframe 9"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_reason(parity_model, shot, keyframes, first, last, ids, message):
+    with pytest.raises(ValueError, match=message):
+        list(Propagator(parity_model, shot, ids).run(keyframes, first, last))
+
+
+@pytest.mark.parametrize("ids", [(), (0,), (256,), (1, 1)])
+def test_object_ids_must_be_distinct_and_in_range(parity_model, shot, ids):
+    with pytest.raises(ValueError, match="object ids"):
+        Propagator(parity_model, shot, ids)

@@ -1,0 +1,140 @@
+"""`maskprop propagate` as a user runs it: a subprocess, real files in, files read back, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine.io import read_confidence, read_label_map, read_matte, write_label_map
+from engine.model import AFBURR
+from engine.parity_weights import load_parity_weights
+from tests.engine.golden_data import load_golden
+
+CASE = "blackswan_2obj_evict"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """The parity weights saved the way the reference saves its checkpoints."""
+    path = tmp_path_factory.mktemp("weights") / "parity.pth"
+    state = load_parity_weights(AFBURR()).state_dict()
+    torch.save({"epoch": 0, "model": state, "optimizer": {}, "loss": 0.0, "seed": 0}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def case() -> dict[str, np.ndarray]:
+    return load_golden()[CASE]
+
+
+@pytest.fixture
+def shot(tmp_path, case) -> Path:
+    """The golden case's frames as PNG files and its first mask as a palette PNG."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, frame in enumerate(case["frames"]):
+        cv2.imwrite(str(frames / f"{index:05d}.png"), frame[..., ::-1])
+    write_label_map(tmp_path / "mask.png", case["first_mask"])
+    return tmp_path
+
+
+def propagate(*args: str, home: Path) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "MASKPROP_CHECKPOINT"}
+    environment["XDG_CONFIG_HOME"] = str(home)  # no config file: only what the test passes counts
+    command = [sys.executable, "-m", "engine", "propagate", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
+
+
+def golden_args(shot: Path, checkpoint: Path, case) -> list[str]:
+    return [
+        *("--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(shot / "out")),
+        *("--checkpoint", str(checkpoint), "--direction", "forward", "--max-size", "0"),
+        *("--budget", str(int(case["budget"])), "--update-rate", str(float(case["update_rate"]))),
+        *("--merge-threshold", str(float(case["thres_close"])), "--no-protect-keyframes"),
+    ]
+
+
+def test_the_cli_reproduces_the_reference_labels(shot, checkpoint, case):
+    done = propagate(*golden_args(shot, checkpoint, case), home=shot)
+    assert done.returncode == 0, done.stderr
+    out = shot / "out"
+    labels = np.stack([read_label_map(out / "labels" / f"{t:05d}.png") for t in range(1, len(case["frames"]))])
+    assert (labels == case["labels"]).mean() >= 0.999
+    np.testing.assert_array_equal(read_label_map(out / "labels" / "00000.png"), case["first_mask"])
+    for object_id in (1, 2):
+        mattes = sorted((out / "mattes" / f"obj{object_id}").iterdir())
+        assert [p.name for p in mattes] == [f"{t:05d}.png" for t in range(len(case["frames"]))]
+        assert read_matte(mattes[3]).shape == case["first_mask"].shape
+    rows = read_confidence(out / "confidence.json")
+    assert [(r.frame, r.object) for r in rows] == [(t, i) for t in range(8) for i in (1, 2)]
+    assert rows == read_confidence(out / "confidence.csv")
+    assert "frames to review" in done.stderr
+
+
+def test_without_a_checkpoint_it_says_how_to_get_one(shot):
+    done = propagate(
+        "--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(shot / "o"), home=shot
+    )
+    assert done.returncode == 2
+    assert "huggingface.co/xmlyqing00/AFB-URR" in done.stderr
+    assert "MASKPROP_CHECKPOINT" in done.stderr
+
+
+def wrong_size_mask(shot: Path) -> list[str]:
+    write_label_map(shot / "small.png", np.ones((10, 10), np.uint8))
+    return ["--mask", str(shot / "small.png")]
+
+
+def empty_mask(shot: Path) -> list[str]:
+    write_label_map(shot / "empty.png", np.zeros((250, 440), np.uint8))
+    return ["--mask", str(shot / "empty.png")]
+
+
+def missing_frames(shot: Path) -> list[str]:
+    return ["--frames", str(shot / "no-such-folder")]
+
+
+def unwritable_out(shot: Path) -> list[str]:
+    (shot / "a-file").write_text("not a folder")
+    return ["--out", str(shot / "a-file" / "out")]
+
+
+def truncated_frame(shot: Path) -> list[str]:
+    path = shot / "frames" / "00004.png"
+    path.write_bytes(path.read_bytes()[:500])
+    return []
+
+
+@pytest.mark.parametrize(
+    ("breakage", "words"),
+    [
+        (missing_frames, "no-such-folder"),
+        (wrong_size_mask, "10x10"),
+        (empty_mask, "no objects"),
+        (unwritable_out, "a-file"),
+        (truncated_frame, "00004.png"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_code_2(shot, checkpoint, case, breakage, words):
+    args = golden_args(shot, checkpoint, case) + breakage(shot)
+    done = propagate(*args, home=shot)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["--budget", "0"], ["--max-size", "-1"], ["--update-rate", "2"], ["--direction", "sideways"]]
+)
+def test_bad_options_are_usage_errors(shot, checkpoint, case, args):
+    done = propagate(*golden_args(shot, checkpoint, case), *args, home=shot)
+    assert done.returncode == 2
+    assert "usage:" in done.stderr
