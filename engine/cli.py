@@ -17,6 +17,7 @@ from engine import __version__
 # Subcommand name -> (module, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
     "propagate": ("engine.commands.propagate", "propagate keyframe masks through a shot and write mattes"),
+    "eval": ("engine.commands.eval", "J and F of results against DAVIS-format ground truth"),
     "bench": ("engine.commands.bench", "benchmarks: per-frame time split and memory of the engine"),
     "info": ("engine.commands.info", "print the engine, protocol and library versions"),
 }

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from engine.cli import EXIT_USAGE
+from engine.commands.propagation_options import READERS
 from engine.errors import EngineError, OutOfMemory
 
 EXIT_OUT_OF_MEMORY = 33  # the farm convention: retry on a bigger GPU or at a lower resolution
@@ -33,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--frames", type=int, help="clip length (default 12; long run 2000)")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     model.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="bf16/fp16: CUDA only")
-    model.add_argument("--reader", choices=("global", "kmn", "skn"), default="global", help="memory reader")
+    model.add_argument("--reader", choices=tuple(READERS), default="global", help="memory reader")
     model.add_argument("--budget", type=int, help="feature bank budget (default 300000; long run 2500)")
     model.add_argument("--chunk-elements", type=int, default=1 << 26, help="affinity values held at once")
     model.add_argument("--checkpoint", help="weights to load (default: the built-in parity weights)")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         frames=args.frames or defaults["frames"],
         device=args.device,
         precision=args.precision,
-        reader=args.reader,
+        reader=READERS[args.reader],
         budget=args.budget or defaults["budget"],
         chunk_elements=args.chunk_elements,
         checkpoint=args.checkpoint,

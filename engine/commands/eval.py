@@ -1,0 +1,71 @@
+"""`maskprop eval`: J and F with the official DAVIS semantics, on predictions or by propagating first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.commands import propagation_options
+from engine.exit_codes import run_reporting_errors
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gt", required=True, type=Path, help="DAVIS folder (Annotations/, JPEGImages/)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pred", type=Path, help="results folder: one folder of label PNGs per sequence")
+    source.add_argument("--checkpoint", help="propagate every sequence from its first annotation first")
+    parser.add_argument("--out", type=Path, help="where CSVs (and propagated results) go (default: --pred)")
+    parser.add_argument("--sequences", help="comma-separated sequence names (default: all)")
+    propagation_options.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_reporting_errors(lambda: _evaluate(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from engine import davis
+
+    names = davis.sequences(args.gt, args.sequences.split(",") if args.sequences else None)
+    out = args.out or args.pred
+    if out is None:
+        raise ValueError("--out is required with --checkpoint (the propagated results are written there)")
+    pred = args.pred or _propagate_all(args, names, out)
+    results = davis.evaluate_folders(args.gt, pred, names)
+    per_sequence, overall = davis.write_tables(results, out)
+    _print_table(results)
+    print(f"wrote {per_sequence} and {overall}", file=sys.stderr)
+    return 0
+
+
+def _propagate_all(args: argparse.Namespace, names: list[str], out: Path) -> Path:
+    """Propagate each sequence from its first annotated frame, as the semi-supervised benchmark does."""
+    from engine import davis
+    from engine.loader import load_network
+    from engine.shot import ShotSpec, prepare_shot, propagate_shot
+
+    frames_root = davis.dataset_folder(args.gt, "JPEGImages")
+    annotations = davis.dataset_folder(args.gt, "Annotations")
+    shots = []
+    for name in names:
+        first_mask = min((annotations / name).glob("*.png"))
+        spec = ShotSpec(str(frames_root / name), {0: str(first_mask)}, str(out / name), direction="forward", name=name)
+        shots.append(prepare_shot(spec))
+    model = load_network(args.checkpoint, args.device, args.deterministic)
+    settings = propagation_options.settings_from(vars(args))
+    for shot in shots:
+        propagate_shot(model, shot, settings)
+    return out
+
+
+def _print_table(results: dict) -> None:
+    from engine.metrics import summarise
+
+    print(f"{'sequence':<24}{'object':>7}{'J&F':>8}{'J':>8}{'F':>8}")
+    for name, objects in results.items():
+        for obj, stats in objects.items():
+            jf = (stats["J_mean"] + stats["F_mean"]) / 2
+            print(f"{name:<24}{obj:>7}{jf:>8.4f}{stats['J_mean']:>8.4f}{stats['F_mean']:>8.4f}")
+    overall = summarise(results)
+    print(f"{'overall':<24}{'':>7}{overall['JF_mean']:>8.4f}{overall['J_mean']:>8.4f}{overall['F_mean']:>8.4f}")
