@@ -18,6 +18,7 @@ from engine import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "propagate": ("engine.commands.propagate", "propagate keyframe masks through a shot and write mattes"),
     "eval": ("engine.commands.eval", "J and F of results against DAVIS-format ground truth"),
+    "batch": ("engine.commands.batch", "run a job file of shots for render farms (resumable)"),
     "bench": ("engine.commands.bench", "benchmarks: per-frame time split and memory of the engine"),
     "info": ("engine.commands.info", "print the engine, protocol and library versions"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 
@@ -12,7 +13,19 @@ OK = 0
 BAD_INPUT = 2  # usage, bad files, no checkpoint: retrying the same job cannot help
 OUT_OF_MEMORY = 33  # OpenCue's convention: retry with more memory or a smaller resolution
 TRANSIENT = 75  # EX_TEMPFAIL: retry as it is
+INTERRUPTED = 130  # 128 + SIGINT
 CANCELLED = 143  # 128 + SIGTERM
+
+# OS errors that the same job can get past when retried later or elsewhere: a network file system that
+# hiccuped or went stale, a full disk or quota. Any other OS error on a file the user named is bad input.
+TRANSIENT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        *("EIO", "ESTALE", "ETIMEDOUT", "ENOLCK", "ENOSPC", "EDQUOT"),
+        *("ECONNRESET", "ECONNABORTED", "ENETDOWN", "ENETUNREACH", "EHOSTDOWN", "EHOSTUNREACH"),
+    )
+    if hasattr(errno, name)
+)
 
 
 def run_reporting_errors(work: Callable[[], int]) -> int:
@@ -24,8 +37,22 @@ def run_reporting_errors(work: Callable[[], int]) -> int:
         return work()
     except OutOfMemory as error:
         return _report(error, OUT_OF_MEMORY)
-    except (InputError, EngineError, ValueError) as error:
+    except (InputError, EngineError, ValueError, OSError) as error:
+        if is_transient(error):
+            return _report(error, TRANSIENT)
+        if isinstance(error, OSError):
+            raise
         return _report(error, BAD_INPUT)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error`, or an OS error it was raised from, is one of `TRANSIENT_ERRNOS`."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in TRANSIENT_ERRNOS:
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _report(error: Exception, code: int) -> int:

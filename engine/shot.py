@@ -96,26 +96,29 @@ def propagate_shot(
     should_stop: Callable[[], bool] = lambda: False,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> ShotSummary:
-    """Propagate and write every frame; `should_stop()` is asked between frames (SIGTERM in batch jobs).
+    """Propagate and write every frame; `should_stop()` is asked after every network step (SIGTERM in batch jobs).
 
-    `on_frame(done, total)` is called after each written frame, for progress lines.
+    Asking after each step rather than each written frame matters for "both": its first pass writes nothing,
+    and a farm's grace period after SIGTERM can be shorter than a pass. `on_frame(done, total)` is called after
+    each written frame, for progress lines.
     """
     propagator = Propagator(model, shot.frames, shot.object_ids, settings)
-    total = _frames_reached(shot)
+    total = len(frames_reached(shot))
     progress = Progress(total, shot.spec.name or "propagate")
     summary, start = ShotSummary(), time.monotonic()
     try:
-        for result in propagator.run(shot.keyframes, shot.first, shot.last, shot.spec.direction):
-            shot.output.write(result)
-            summary.frames += 1
-            if result.confidence < REVIEW_BELOW:
-                summary.low_confidence.append(result.index)
-            if any(obj.lost for obj in result.objects):
-                summary.lost.append(result.index)
-            progress.advance(f"frame {shot.frames.names[result.index]} confidence {result.confidence:.2f}")
-            if on_frame is not None:
-                on_frame(summary.frames, total)
-            if should_stop():
+        for ready in propagator.steps(shot.keyframes, shot.first, shot.last, shot.spec.direction):
+            for result in ready:
+                shot.output.write(result)
+                summary.frames += 1
+                if result.confidence < REVIEW_BELOW:
+                    summary.low_confidence.append(result.index)
+                if any(obj.lost for obj in result.objects):
+                    summary.lost.append(result.index)
+                progress.advance(f"frame {shot.frames.names[result.index]} confidence {result.confidence:.2f}")
+                if on_frame is not None:
+                    on_frame(summary.frames, total)
+            if summary.frames < total and should_stop():
                 summary.stopped = True
                 break
     finally:
@@ -128,9 +131,10 @@ def propagate_shot(
     return summary
 
 
-def _frames_reached(shot: PreparedShot) -> int:
+def frames_reached(shot: PreparedShot) -> list[int]:
+    """The frame indices the shot writes: what its keyframes and direction reach within `first..last`."""
     from engine.plan import plan
 
     segments = plan(list(shot.keyframes), shot.first, shot.last, shot.spec.direction)
     computed = {i for s in segments for i in s.outputs}
-    return len(computed | {k for k in shot.keyframes if shot.first <= k <= shot.last})
+    return sorted(computed | {k for k in shot.keyframes if shot.first <= k <= shot.last})

@@ -10,12 +10,17 @@ that skips frames whose files all exist (`skip_existing`) resumes where it stopp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from engine.io import ConfidenceRow, ensure_output_folder, write_confidence, write_label_map, write_matte
 from engine.io.mattes import MATTE_SUFFIXES, MatteDepth
 from engine.propagator import FrameResult
+
+# What `engine.io.atomic.temp_name` makes: ".<stem>.<8 hex digits>.tmp<suffix>".
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")
+CONFIDENCE_SUFFIXES = ("csv", "json")  # json last: its presence means the table is complete
 
 
 class ShotOutput:
@@ -59,9 +64,25 @@ class ShotOutput:
             ConfidenceRow(result.index, name, obj.id, obj.confidence, obj.lost, obj.area) for obj in result.objects
         ]
 
+    def is_complete(self, indices: Iterable[int]) -> bool:
+        """Whether a run already wrote every one of `indices` and then the confidence table, i.e. finished."""
+        confidence = self.folder / f"confidence.{CONFIDENCE_SUFFIXES[-1]}"
+        return confidence.is_file() and all(self.is_finished(index) for index in indices)
+
+    def remove_temporary_files(self) -> list[Path]:
+        """Delete the temporary files a killed run left behind; returns them.
+
+        Only for a folder no other process is writing to: a live writer's temporary file would go too.
+        """
+        folders = (self.folder, self.folder / "labels", *(self._matte_folder(i) for i in self.object_ids))
+        leftovers = [p for folder in folders for p in folder.iterdir() if _TEMPORARY.fullmatch(p.name)]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
+
     def write_confidence(self) -> list[Path]:
         rows = [row for index in sorted(self.rows) for row in self.rows[index]]
-        return [write_confidence(self.folder / f"confidence.{suffix}", rows) for suffix in ("csv", "json")]
+        return [write_confidence(self.folder / f"confidence.{suffix}", rows) for suffix in CONFIDENCE_SUFFIXES]
 
     def _matte_folder(self, object_id: int) -> Path:
         return self.folder / "mattes" / f"obj{object_id}"

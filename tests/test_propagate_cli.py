@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,23 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from engine.io import read_confidence, read_label_map, read_matte, write_label_map
-from engine.model import AFBURR
-from engine.parity_weights import load_parity_weights
 from tests.engine.golden_data import load_golden
 
 CASE = "blackswan_2obj_evict"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """The parity weights saved the way the reference saves its checkpoints."""
-    path = tmp_path_factory.mktemp("weights") / "parity.pth"
-    state = load_parity_weights(AFBURR()).state_dict()
-    torch.save({"epoch": 0, "model": state, "optimizer": {}, "loss": 0.0, "seed": 0}, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +32,9 @@ def shot(tmp_path, case) -> Path:
     return tmp_path
 
 
-def propagate(*args: str, home: Path) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k != "MASKPROP_CHECKPOINT"}
-    environment["XDG_CONFIG_HOME"] = str(home)  # no config file: only what the test passes counts
+def propagate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "engine", "propagate", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
 
 def golden_args(shot: Path, checkpoint: Path, case) -> list[str]:
@@ -61,8 +46,8 @@ def golden_args(shot: Path, checkpoint: Path, case) -> list[str]:
     ]
 
 
-def test_the_cli_reproduces_the_reference_labels(shot, checkpoint, case):
-    done = propagate(*golden_args(shot, checkpoint, case), home=shot)
+def test_the_cli_reproduces_the_reference_labels(shot, parity_checkpoint, case, engine_env):
+    done = propagate(*golden_args(shot, parity_checkpoint, case), env=engine_env)
     assert done.returncode == 0, done.stderr
     out = shot / "out"
     labels = np.stack([read_label_map(out / "labels" / f"{t:05d}.png") for t in range(1, len(case["frames"]))])
@@ -78,9 +63,9 @@ def test_the_cli_reproduces_the_reference_labels(shot, checkpoint, case):
     assert "frames to review" in done.stderr
 
 
-def test_without_a_checkpoint_it_says_how_to_get_one(shot):
+def test_without_a_checkpoint_it_says_how_to_get_one(shot, engine_env):
     done = propagate(
-        "--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(shot / "o"), home=shot
+        "--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(shot / "o"), env=engine_env
     )
     assert done.returncode == 2
     assert "huggingface.co/xmlyqing00/AFB-URR" in done.stderr
@@ -122,9 +107,9 @@ def truncated_frame(shot: Path) -> list[str]:
         (truncated_frame, "00004.png"),
     ],
 )
-def test_bad_input_is_one_clear_line_and_exit_code_2(shot, checkpoint, case, breakage, words):
-    args = golden_args(shot, checkpoint, case) + breakage(shot)
-    done = propagate(*args, home=shot)
+def test_bad_input_is_one_clear_line_and_exit_code_2(shot, parity_checkpoint, case, engine_env, breakage, words):
+    args = golden_args(shot, parity_checkpoint, case) + breakage(shot)
+    done = propagate(*args, env=engine_env)
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and words in errors[0], done.stderr
@@ -134,7 +119,7 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(shot, checkpoint, case, bre
 @pytest.mark.parametrize(
     "args", [["--budget", "0"], ["--max-size", "-1"], ["--update-rate", "2"], ["--direction", "sideways"]]
 )
-def test_bad_options_are_usage_errors(shot, checkpoint, case, args):
-    done = propagate(*golden_args(shot, checkpoint, case), *args, home=shot)
+def test_bad_options_are_usage_errors(shot, parity_checkpoint, case, engine_env, args):
+    done = propagate(*golden_args(shot, parity_checkpoint, case), *args, env=engine_env)
     assert done.returncode == 2
     assert "usage:" in done.stderr

@@ -1,0 +1,153 @@
+"""Running a job: check every selected shot, load the model once, then propagate the shots one after another.
+
+What a farm sees (docs/farm.md):
+
+- Every shot's frames, keyframe masks and output folder are checked before the model loads, so a bad shot
+  fails the job in seconds instead of after the shots before it have run.
+- A shot whose frames and confidence table are all on disk is skipped without the model; a partly written one
+  is propagated again from its keyframes (the feature memory needs every frame) but its finished frames are
+  not rewritten. Outputs are written atomically, so after a kill each frame is complete or absent.
+- `openjd_progress: <percent>` and `openjd_status: <text>` lines go to stdout, flushed, as Open Job
+  Description defines them; Deadline, OpenCue and Flamenco logs show them as they are.
+- SIGTERM (a farm's cancel) or SIGINT stops the job after the current network step, with every finished frame
+  written; the exit code is then 143 or 130.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import TextIO
+
+from engine.batch.job import Job, JobShot
+from engine.commands.propagation_options import settings_from
+from engine.exit_codes import CANCELLED, INTERRUPTED, OK
+from engine.io import InputError
+from engine.loader import load_network
+from engine.model.afburr import AFBURR
+from engine.shot import PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
+
+
+class StopRequest:
+    """Set by SIGTERM or SIGINT; the running shot asks it after every network step.
+
+    The first signal only asks; a second one of the same kind gets the default action and ends the process at
+    once (outputs stay consistent: every write is atomic).
+    """
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+
+    def install(self) -> None:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, self._handle)
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        self.signal_number = number
+        signal.signal(number, signal.SIG_DFL)
+
+    def __call__(self) -> bool:
+        return self.signal_number is not None
+
+    @property
+    def exit_code(self) -> int:
+        return INTERRUPTED if self.signal_number == signal.SIGINT else CANCELLED
+
+
+@dataclass(frozen=True)
+class ShotPlan:
+    shot: JobShot
+    frames: int  # how many frames the shot writes
+    finished: bool  # every one of them, and the confidence table, is already on disk
+
+
+def check_shots(shots: Sequence[JobShot]) -> list[ShotPlan]:
+    """Open every shot's frames, masks and output folder (raising the first problem) and see what is done."""
+    plans = []
+    for shot in shots:
+        with _opened(shot) as prepared:
+            indices = frames_reached(prepared)
+            plans.append(ShotPlan(shot, len(indices), prepared.output.is_complete(indices)))
+    return plans
+
+
+def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest) -> int:
+    """Propagate `shots` of `job` with one model; returns the exit code (0, or 143/130 when stopped)."""
+    plans = check_shots(shots)
+    report = Report(sum(plan.frames for plan in plans), sys.stdout)
+    todo = [plan for plan in plans if not plan.finished]
+    for plan in plans:
+        if plan.finished:
+            report.skipped(plan)
+    report.status(f"{len(todo)} of {len(plans)} shots to propagate")
+    model = None
+    for plan in todo:
+        if stop():
+            break
+        if model is None:
+            report.status("loading the model")
+            model = load_network(job.checkpoint, job.device, job.deterministic)
+        if _propagate(model, plan.shot, stop, report).stopped:
+            break
+    else:
+        report.status("done")
+        return OK
+    report.status("cancelled")
+    return stop.exit_code
+
+
+def _propagate(model: AFBURR, shot: JobShot, stop: StopRequest, report: Report) -> ShotSummary:
+    name = shot.spec.name
+    with _opened(shot) as prepared:
+        prepared.output.remove_temporary_files()  # from a run killed while writing
+        summary = propagate_shot(
+            model,
+            prepared,
+            settings_from(shot.options),
+            should_stop=stop,
+            on_frame=lambda done, total: report.frame(name, done, total),
+        )
+    print(f"{name}: {summary.describe()}", file=sys.stderr, flush=True)
+    return summary
+
+
+@contextlib.contextmanager
+def _opened(shot: JobShot) -> Iterator[PreparedShot]:
+    """The shot prepared for resuming, closed afterwards; its input errors name the shot."""
+    try:
+        prepared = prepare_shot(shot.spec, skip_existing=True)
+        try:
+            yield prepared
+        finally:
+            prepared.frames.close()
+    except InputError as error:
+        raise type(error)(f"shot {shot.spec.name!r}: {error}", error.path) from error
+
+
+class Report:
+    """The progress and status lines of Open Job Description's stdout protocol, counted over the whole job."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream
+
+    def status(self, text: str) -> None:
+        print(f"openjd_status: {text}", file=self.stream, flush=True)
+
+    def progress(self) -> None:
+        print(f"openjd_progress: {100 * self.done / self.total:.1f}", file=self.stream, flush=True)
+
+    def skipped(self, plan: ShotPlan) -> None:
+        self.done += plan.frames
+        self.status(f"shot {plan.shot.spec.name} already finished, skipped")
+        self.progress()
+
+    def frame(self, name: str, done: int, total: int) -> None:
+        self.done += 1
+        self.progress()
+        self.status(f"shot {name} frame {done}/{total}")

@@ -1,0 +1,47 @@
+"""`maskprop batch JOBFILE`: a job file's shots, one after another with one model, for render farms.
+
+docs/farm.md describes the job file, resuming, the progress lines, signals and exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from engine.exit_codes import OK, run_reporting_errors
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", metavar="JOBFILE", help="TOML job file: a [defaults] table and one [[shot]] per shot")
+    parser.add_argument(
+        "--shot",
+        action="append",
+        metavar="NAME[,NAME...]",
+        help="run only these shots (repeat, or separate names with commas); default: every shot",
+    )
+    parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth), instead of the job file's")
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N, instead of the job file's (default auto)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the job file and the selected shots' files (creating output folders), propagate nothing",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_reporting_errors(lambda: _batch(args))
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from engine.batch import StopRequest, check_shots, read_job, run_job
+
+    stop = StopRequest()
+    stop.install()  # first: a farm's SIGTERM from here on finishes the current frame instead of killing
+    job = read_job(args.job)
+    job = dataclasses.replace(job, checkpoint=args.checkpoint or job.checkpoint, device=args.device or job.device)
+    shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
+    if not args.check:
+        return run_job(job, shots, stop)
+    for plan in check_shots(shots):
+        print(f"{plan.shot.spec.name}: {plan.frames} frames, {'finished' if plan.finished else 'to propagate'}")
+    return OK
