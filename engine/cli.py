@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "propagate": ("engine.commands.propagate", "propagate keyframe masks through a shot and write mattes"),
     "eval": ("engine.commands.eval", "J and F of results against DAVIS-format ground truth"),
     "batch": ("engine.commands.batch", "run a job file of shots for render farms (resumable)"),
+    "serve": ("engine.commands.serve", "serve the engine over ZeroMQ to the Blender add-on and other clients"),
+    "keygen": ("engine.commands.keygen", "write a CurveZMQ key pair for the server or a client"),
     "bench": ("engine.commands.bench", "benchmarks: per-frame time split and memory of the engine"),
     "info": ("engine.commands.info", "print the engine, protocol and library versions"),
 }

@@ -93,7 +93,9 @@ class Propagator:
         frames: Sequence[np.ndarray],
         object_ids: Sequence[int],
         settings: Settings | None = None,
+        plate_size: tuple[int, int] | None = None,
     ) -> None:
+        """`plate_size` (height, width) saves reading frame 0 to learn it, for sources that stream frames."""
         if not object_ids or len(set(object_ids)) != len(object_ids) or not all(1 <= i <= 255 for i in object_ids):
             raise ValueError(f"object ids must be distinct values in 1..255, got {list(object_ids)}")
         if len(frames) == 0:
@@ -102,7 +104,7 @@ class Propagator:
         self.frames = frames
         self.object_ids = tuple(sorted(object_ids))
         self.settings = settings or Settings()
-        height, width = np.asarray(frames[0]).shape[:2]
+        height, width = plate_size or np.asarray(frames[0]).shape[:2]
         self.plate_size = (height, width)
         self.internal_size = internal_size(height, width, self.settings.max_size)
         self.device = next(model.parameters()).device

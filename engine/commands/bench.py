@@ -1,5 +1,8 @@
 """`maskprop bench`: benchmarks that print a table and write JSON.
 
+`bench server` compares propagating through the engine server (1 and 4 concurrent clients, streamed and path
+frames) with propagating in-process; see `engine.bench.server_bench`.
+
 `bench model` times one frame's stages (query encoder, memory read, decoder, memory encoder, bank update) and
 reports peak memory, for a resolution, object count, clip length and device. `--long-run` runs a long clip at
 a small size (2,000 frames at 256x144 with a budget of 2,500 unless told
@@ -12,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine.cli import EXIT_USAGE
 from engine.commands.propagation_options import READERS
@@ -43,9 +48,51 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--sample-every", type=int, help="long run: frames between samples (default 100)")
     model.add_argument("--deterministic", action="store_true", help="deterministic kernels only")
     model.add_argument("--json-out", type=Path, default=Path("bench-model.json"), help="default bench-model.json")
+    model.set_defaults(bench=_run_model)
+    server = benchmarks.add_parser(
+        "server", help="throughput and per-frame latency through the engine server versus in-process"
+    )
+    server.add_argument("--size", type=_size, default=(427, 240), help="frame size WIDTHxHEIGHT (default 427x240)")
+    server.add_argument("--frames", type=_at_least(2), default=12, help="frames per client (default 12)")
+    server.add_argument("--objects", type=_at_least(1), default=2, help="objects (default 2)")
+    server.add_argument(
+        "--clients", type=_counts, default=(1, 4), help="concurrent clients to measure, comma-separated (default 1,4)"
+    )
+    server.add_argument("--sources", type=_sources, default=("stream", "files"), help="stream,files (default both)")
+    server.add_argument("--max-size", type=_at_least(0), default=480, help="internal resolution cap (default 480)")
+    server.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    server.add_argument("--checkpoint", help="weights to load (default: the built-in parity weights)")
+    server.add_argument("--json-out", type=Path, default=Path("bench-server.json"), help="default bench-server.json")
+    server.set_defaults(bench=_run_server)
 
 
 def run(args: argparse.Namespace) -> int:
+    return args.bench(args)
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    from engine.bench.server_bench import ServerBenchConfig, format_report, run_server_bench
+
+    width, height = args.size
+    config = ServerBenchConfig(
+        width=width,
+        height=height,
+        frames=args.frames,
+        objects=args.objects,
+        clients=args.clients,
+        sources=args.sources,
+        device=args.device,
+        checkpoint=args.checkpoint,
+        max_size=args.max_size,
+    )
+    return _write_report("server", lambda: run_server_bench(config, _measuring), format_report, args.json_out)
+
+
+def _measuring(what: str) -> None:
+    print(f"measuring {what}", file=sys.stderr)
+
+
+def _run_model(args: argparse.Namespace) -> int:
     from engine.bench.model_bench import ModelBenchConfig, format_report, run_model_bench
 
     defaults = LONG_RUN_DEFAULTS if args.long_run else CLIP_DEFAULTS
@@ -65,18 +112,50 @@ def run(args: argparse.Namespace) -> int:
         sample_every=args.sample_every or defaults["sample_every"],
         deterministic=args.deterministic,
     )
+    progress = print if args.long_run else None
+    return _write_report("model", lambda: run_model_bench(config, progress=progress), format_report, args.json_out)
+
+
+def _write_report(
+    name: str, measure: Callable[[], dict[str, Any]], format_report: Callable[[dict[str, Any]], str], json_out: Path
+) -> int:
+    """Run a benchmark, print its table and write its JSON; expected failures are one line and an exit code."""
     try:
-        report = run_model_bench(config, progress=print if args.long_run else None)
+        report = measure()
     except OutOfMemory as exc:
-        print(f"bench model: {exc}", file=sys.stderr)
+        print(f"bench {name}: {exc}", file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
     except (ValueError, EngineError) as exc:  # a device, precision or checkpoint this machine cannot use
-        print(f"bench model: {exc}", file=sys.stderr)
+        print(f"bench {name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(format_report(report))
-    args.json_out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.json_out}")
+    json_out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {json_out}")
     return 0
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is below {low}")
+        return value
+
+    return parse
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    return tuple(_at_least(1)(part) for part in text.split(","))
+
+
+def _sources(text: str) -> tuple[str, ...]:
+    sources = tuple(text.split(","))
+    if not sources or any(source not in ("stream", "files") for source in sources):
+        raise argparse.ArgumentTypeError(f"sources must be stream, files or stream,files, not {text!r}")
+    return sources
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -130,3 +130,15 @@ def test_bad_requests_are_refused_with_a_reason(parity_model, shot, keyframes, f
 def test_object_ids_must_be_distinct_and_in_range(parity_model, shot, ids):
     with pytest.raises(ValueError, match="object ids"):
         Propagator(parity_model, shot, ids)
+
+
+def test_a_given_plate_size_spares_reading_frame_zero(parity_model, shot):
+    class CountingFrames(list):
+        reads = 0
+
+        def __getitem__(self, index):
+            CountingFrames.reads += 1
+            return super().__getitem__(index)
+
+    Propagator(parity_model, CountingFrames(shot), (1, 2), plate_size=(HEIGHT, WIDTH))
+    assert CountingFrames.reads == 0

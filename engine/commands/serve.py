@@ -1,0 +1,151 @@
+"""`maskprop serve`: the engine as a ZeroMQ service that the Blender add-on and other clients talk to.
+
+Everything that can be wrong with the command line (an unsafe bind, unreadable keys, a root that is not a
+folder, no checkpoint) is checked before the model is loaded, and answered with one `error:` line and exit
+code 2. Once the socket is bound and the worker runs, the command prints `serving on ENDPOINT` on stdout (the
+actual endpoint: a `:0` or `:*` port is resolved) and logs to stderr. SIGTERM or SIGINT stops it cleanly,
+with exit code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from typing import TYPE_CHECKING
+
+from engine.commands import propagation_options
+from engine.exit_codes import run_reporting_errors
+
+if TYPE_CHECKING:
+    import torch
+
+    from engine.model.afburr import AFBURR
+    from engine.server.config import EngineFacts, ServerConfig
+    from engine.server.security import CurveSetup
+    from engine.server.server import Server
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from engine.server.config import DEFAULT_BIND, ServerConfig
+
+    defaults = ServerConfig()
+    parser.add_argument(
+        "--bind",
+        default=DEFAULT_BIND,
+        help=f"ZeroMQ endpoint to serve on: tcp://HOST:PORT or ipc:///path (default {DEFAULT_BIND}); "
+        "a port of 0 picks a free one. Anything but loopback or ipc needs the CURVE options",
+    )
+    parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth); else $MASKPROP_CHECKPOINT or the config")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=defaults.precision)
+    parser.add_argument(
+        "--allow-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder whose files clients may name as frame sources (repeatable); without it, none",
+    )
+    parser.add_argument("--curve-secret-key", metavar="FILE", help="the server's CURVE key pair (NAME.key_secret)")
+    parser.add_argument("--curve-clients", metavar="DIR", help="folder of the authorised clients' public keys (*.key)")
+    parser.add_argument(
+        "--max-sessions",
+        type=propagation_options.positive,
+        default=defaults.max_sessions,
+        help=f"sessions open at once (default {defaults.max_sessions})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=defaults.idle_timeout,
+        help=f"seconds without a message before a session is closed (default {defaults.idle_timeout:g})",
+    )
+    parser.add_argument(
+        "--max-buffer-mb",
+        type=propagation_options.positive,
+        default=defaults.max_buffer_bytes // 2**20,
+        help=f"host memory for keyframes, streamed frames and results in flight "
+        f"(default {defaults.max_buffer_bytes // 2**20})",
+    )
+    parser.add_argument(
+        "--frame-window",
+        type=propagation_options.positive,
+        default=defaults.frame_window,
+        help=f"streamed frames requested ahead of the network, 2 to 256 (default {defaults.frame_window})",
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="stderr log lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_reporting_errors(lambda: _serve(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from engine.device import autocast
+    from engine.loader import load_network
+    from engine.server.config import EngineFacts, ServerConfig
+    from engine.server.logs import configure_logging
+    from engine.server.security import load_curve
+    from engine.weights import resolve_checkpoint
+
+    configure_logging(args.log_format)
+    config = ServerConfig(
+        bind=args.bind,
+        allow_roots=tuple(_folders(args.allow_root)),
+        max_sessions=args.max_sessions,
+        idle_timeout=args.idle_timeout,
+        max_buffer_bytes=args.max_buffer_mb * 2**20,
+        frame_window=args.frame_window,
+        precision=args.precision,
+    )
+    curve = load_curve(args.curve_secret_key, args.curve_clients, args.bind)
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    model = load_network(checkpoint, args.device)
+    device = next(model.parameters()).device
+    autocast(device, args.precision)  # refuses bf16/fp16 off CUDA now, not on the first frame
+    facts = EngineFacts(
+        checkpoint=checkpoint.name,
+        parameters=sum(p.numel() for p in model.parameters()),
+        device=_describe(device),
+    )
+    server = _bind(config, model, facts, curve)
+    signal.signal(signal.SIGTERM, server.stop)
+    signal.signal(signal.SIGINT, server.stop)
+    server.serve(on_ready=lambda endpoint: print(f"serving on {endpoint}", flush=True))
+    return 0
+
+
+def _bind(config: ServerConfig, model: AFBURR, facts: EngineFacts, curve: CurveSetup | None) -> Server:
+    import zmq
+
+    from engine.server.server import Server
+
+    try:
+        return Server(config, model, facts, curve)
+    except zmq.ZMQError as error:
+        raise ValueError(f"cannot serve on {config.bind}: {error}") from None
+
+
+def _folders(paths: list[str]) -> list[str]:
+    for path in paths:
+        if not os.path.isdir(path):
+            raise ValueError(f"--allow-root {path} is not a folder")
+    return paths
+
+
+def _describe(device: torch.device) -> str:
+    import torch
+
+    if device.type != "cuda":
+        return device.type
+    return f"{device} ({torch.cuda.get_device_name(device)})"
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value

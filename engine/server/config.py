@@ -1,0 +1,46 @@
+"""What an operator chooses when starting the server, and what it tells clients about itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from protocol.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:  # engine.device imports torch, which `serve --help` must not wait for
+    from engine.device import Precision
+
+DEFAULT_BIND = "tcp://127.0.0.1:5557"
+MODEL_NAME = "afb-urr-r50"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    bind: str = DEFAULT_BIND
+    allow_roots: tuple[str, ...] = ()  # folders `files` sources may read; none: no file access at all
+    max_sessions: int = 8
+    idle_timeout: float = 600.0  # seconds without a message naming a session before it is closed
+    max_buffer_bytes: int = 2 * 1024**3  # keyframes, streamed frames and results held on the host
+    frame_window: int = 4  # streamed frames requested ahead of the propagator (at least 2: a step may read 2)
+    precision: Precision = "fp32"
+    heartbeat_interval: float = 1.0
+    limits: Limits = DEFAULT_LIMITS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_sessions <= 100_000:  # the protocol's bounds on Capabilities.max_sessions
+            raise ValueError("--max-sessions must be from 1 to 100000")
+        if not 0 < self.idle_timeout <= 1e9:
+            raise ValueError("--idle-timeout must be above 0 and at most 1e9 seconds")
+        if not 2 <= self.frame_window <= 256:
+            raise ValueError("--frame-window must be from 2 to 256")
+        if self.max_buffer_bytes < 1:
+            raise ValueError("--max-buffer-mb must be above 0")
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What hello_reply and status_reply say about the loaded engine."""
+
+    checkpoint: str  # the file name only: never a path on the engine's disk
+    parameters: int
+    device: str  # e.g. "cpu" or "cuda:0 (NVIDIA H200)"

@@ -1,0 +1,146 @@
+"""Sessions: one shot each, with its keyframes, frame source and running propagate; and the caps on them.
+
+A session lives until it is closed or expires: when no message has named it for `idle_timeout` seconds (a
+client that vanished, an artist who went home), it is closed and everything it holds is released. Two caps
+keep a shared engine answering instead of swapping: the number of open sessions, and a memory budget for what
+sessions buffer on the host (keyframe masks, streamed frames waiting for the device, results waiting for the
+client). At a cap the engine answers `busy` with a `retry_after` hint instead of queueing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.io import FrameSequence
+from engine.plan import affected_range
+from protocol import messages as m
+from protocol.errors import ErrorCode, ProtocolError
+
+if TYPE_CHECKING:
+    from engine.server.jobs import Job
+
+MEMORY_RETRY_AFTER = 2.0  # seconds: about a frame's time on a loaded device, after which buffers have moved
+
+
+def busy(message: str, retry_after: float) -> ProtocolError:
+    return ProtocolError(ErrorCode.BUSY, message, details={"retry_after": round(retry_after, 3)})
+
+
+class MemoryBudget:
+    """Bytes that sessions may hold on the host; a reservation that does not fit is refused with `busy`."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+
+    def reserve(self, nbytes: int, what: str) -> None:
+        if self.used + nbytes > self.capacity:
+            raise busy(
+                f"{what} needs {_mib(nbytes)} of buffer memory, {_mib(self.capacity - self.used)} of "
+                f"{_mib(self.capacity)} is free (--max-buffer-mb)",
+                MEMORY_RETRY_AFTER,
+            )
+        self.used += nbytes
+
+    def release(self, nbytes: int) -> None:
+        self.used = max(0, self.used - nbytes)
+
+
+@dataclass
+class Session:
+    """One open shot. Only the socket thread touches it; its running job is shared with the worker."""
+
+    id: str
+    shot: m.OpenSession
+    frames: FrameSequence | None  # the files source; None when the client streams frames
+    last_activity: float
+    keyframes: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> label map at plate size
+    job: Job | None = None
+    frames_done: int = 0
+    delivered: tuple[int, int] | None = None  # the lowest and highest frame that has received a result
+    directions: set[str] = field(default_factory=set)  # of the propagates that delivered results
+
+    @property
+    def plate(self) -> tuple[int, int]:
+        return self.shot.height, self.shot.width
+
+    @property
+    def object_ids(self) -> tuple[int, ...]:
+        """The declared objects, in open_session order."""
+        return tuple(obj.id for obj in self.shot.objects)
+
+    @property
+    def keyframe_bytes(self) -> int:
+        return sum(labels.nbytes for labels in self.keyframes.values())
+
+    def record_delivery(self, frame: int, direction: str) -> None:
+        self.frames_done += 1
+        low, high = self.delivered or (frame, frame)
+        self.delivered = (min(low, frame), max(high, frame))
+        self.directions.add(direction)
+
+    def invalidated_by(self, frame: int) -> list[int]:
+        """The delivered frames whose results a new keyframe at `frame` changes: [first, last] or []."""
+        if self.delivered is None:
+            return []
+        direction = next(iter(self.directions)) if len(self.directions) == 1 else "both"
+        affected = affected_range(list(self.keyframes), frame, *self.delivered, direction)  # type: ignore[arg-type]
+        return [] if affected is None else list(affected)
+
+    def status(self) -> m.SessionStatus:
+        state = "propagating" if self.job is not None else "idle"
+        return m.SessionStatus(state=state, keyframes=sorted(self.keyframes), frames_done=self.frames_done)
+
+
+class SessionTable:
+    """The open sessions, their cap and their expiry."""
+
+    def __init__(self, max_sessions: int, idle_timeout: float) -> None:
+        self.max_sessions = max_sessions
+        self.idle_timeout = idle_timeout
+        self._sessions: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self):
+        return iter(list(self._sessions.values()))
+
+    def check_room(self, now: float) -> None:
+        """Raise `busy` at the cap, with the time until the next session expires (if none is used) as the hint."""
+        if len(self._sessions) < self.max_sessions:
+            return
+        soonest = min(s.last_activity + self.idle_timeout for s in self._sessions.values()) - now
+        raise busy(
+            f"{len(self._sessions)} sessions are open, the limit is {self.max_sessions}", min(max(soonest, 1.0), 60.0)
+        )
+
+    def add(self, shot: m.OpenSession, frames: FrameSequence | None) -> Session:
+        session = Session(uuid.uuid4().hex, shot, frames, time.monotonic())
+        self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str) -> Session:
+        session = self._sessions.get(session_id)
+        if session is None:
+            shown = session_id or "(none)"
+            raise ProtocolError(ErrorCode.UNKNOWN_SESSION, f"no open session {shown}: never opened, closed or expired")
+        return session
+
+    def find(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def remove(self, session: Session) -> None:
+        self._sessions.pop(session.id, None)
+
+    def expired(self, now: float) -> list[Session]:
+        return [s for s in self._sessions.values() if now - s.last_activity > self.idle_timeout]
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB"
