@@ -1,9 +1,7 @@
-"""Label maps from mattes, as the protocol defines them for keyframes and results alike.
+"""Label maps from keyframe mattes, as the protocol defines them for a `keyframe` given as mattes.
 
 Each pixel holds the id of the object whose matte is highest there, if that matte is above one half, else 0
-(background). For two or more objects this differs from the propagator's own label map, an argmax that
-includes the background's probability, in pixels where no object reaches one half; the wire follows the
-protocol, so a client gets the same labels whichever way it reads the mattes.
+(background): a matte drawn by an artist says nothing about the background's own probability.
 """
 
 from __future__ import annotations

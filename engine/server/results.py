@@ -1,9 +1,9 @@
 """Propagator results as protocol messages, and the per-object statistics a summary reports.
 
 The propagator orders objects by id; a result lists them in the order the session declared them, which is
-what receivers are promised. Mattes are quantised to the requested integer dtype, the label map follows the
-protocol's rule (`engine.server.labels`), the uncertainty is sent as float16 and contours as one points
-buffer per object with polygon starts and hole flags.
+what receivers are promised. Mattes are quantised to the requested integer dtype, the label map is the
+propagator's own (the one `propagate` writes to disk), the uncertainty is sent as float16 and contours as one
+points buffer per object with polygon starts and hole flags.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import numpy as np
 
 from engine.contours import Polygon
 from engine.propagator import FrameResult, ObjectState
-from engine.server.labels import labels_from_mattes
 from protocol import messages as m
 
 MATTE_SCALE = {"uint8": 255, "uint16": 65535}
@@ -34,7 +33,7 @@ def to_result(
         objects=[_object_result(states[object_id]) for object_id in object_order],
         mattes=quantize(mattes, outputs.matte_dtype),
         sequence=sequence,
-        labels=labels_from_mattes(mattes, object_order) if outputs.labels else None,
+        labels=result.labels if outputs.labels else None,
         uncertainty=np.clip(result.uncertainty, 0, 1).astype(np.float16) if outputs.uncertainty else None,
         contours=_contours(result, object_order) if outputs.contours else None,
         source=result.source,
