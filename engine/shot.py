@@ -18,7 +18,7 @@ from engine.model.afburr import AFBURR
 from engine.plan import Direction
 from engine.progress import Progress
 from engine.propagator import Propagator, Settings
-from engine.shot_output import ShotOutput
+from engine.shot_output import MATTE_FORMATS, ShotOutput
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,6 @@ REVIEW_BELOW = 0.5  # frame confidence under which a frame is listed for review
 
 def prepare_shot(spec: ShotSpec, skip_existing: bool = False) -> PreparedShot:
     """Open and check everything the shot needs; raises `InputError` naming the first problem."""
-    from engine.commands.propagation_options import MATTE_FORMATS
-
     frames = open_frames(spec.frames)
     if not spec.masks:
         raise InputError("no keyframe mask was given")

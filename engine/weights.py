@@ -11,9 +11,9 @@ the reference's own scripts still read them.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
-import tempfile
 import tomllib
 import zipfile
 from collections.abc import Mapping
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from engine.errors import CheckpointError, CheckpointNotFound
+from engine.io.atomic import write_bytes_atomic
 
 ENV_VAR = "MASKPROP_CHECKPOINT"
 CONFIG_KEY = "checkpoint"
@@ -111,15 +112,9 @@ def save_weights(
         "maskprop": {"config": dict(config), "provenance": dict(provenance)},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(checkpoint, file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return write_bytes_atomic(path, buffer.getbuffer())
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

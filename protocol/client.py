@@ -26,6 +26,7 @@ from protocol import messages as m
 from protocol.curve import CurveKeys
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.sockets import apply_common_options
 from protocol.stream import FrameProvider, PropagateJob
 from protocol.version import PROTOCOL_MAJOR
 from protocol.wire import Message, decode, encode, make
@@ -317,14 +318,9 @@ def _timeout(msg_type: str, seconds: float) -> ProtocolError:
 
 def _connect(context: zmq.Context, endpoint: str, curve: CurveKeys | None, limits: Limits) -> zmq.Socket:
     socket = context.socket(zmq.DEALER)
-    socket.linger = 0
-    socket.maxmsgsize = limits.max_message_bytes
-    socket.sndhwm = 64
-    socket.rcvhwm = 64
+    apply_common_options(socket, limits)
     socket.reconnect_ivl = 100
     socket.reconnect_ivl_max = 32_000
-    socket.heartbeat_ivl = 1000
-    socket.heartbeat_timeout = 3000
     if curve is not None:
         curve.apply(socket)
     try:

@@ -9,10 +9,10 @@ from typing import Any
 from engine.bank import BankConfig
 from engine.model.readout import ReadOptions
 from engine.propagator import Settings
+from engine.shot_output import MATTE_FORMATS
 
 # The names users see (CLI, protocol, job files) for the memory readers the model implements.
 READERS = {"global": "global", "kernel": "kmn", "spatial": "skn"}
-MATTE_FORMATS = {"png8": "8", "png16": "16", "exr": "half"}
 DEFAULTS: dict[str, Any] = {
     "direction": "both",
     "reader": "global",

@@ -28,6 +28,7 @@ from engine.server.outgoing import Outgoing
 from engine.server.security import CurveSetup, make_curve_server, start_authenticator
 from engine.server.worker import Worker
 from protocol.errors import ProtocolError
+from protocol.sockets import apply_common_options
 from protocol.wire import Message, decode, encode
 
 log = logging.getLogger("engine.server")
@@ -137,13 +138,8 @@ class Server:
 
     def _bind_router(self, curve: CurveSetup | None) -> zmq.Socket:
         router = self.context.socket(zmq.ROUTER)
-        router.router_mandatory = 1
-        router.maxmsgsize = self.config.limits.max_message_bytes
-        router.sndhwm = 64
-        router.rcvhwm = 64
-        router.heartbeat_ivl = 1000
-        router.heartbeat_timeout = 3000
-        router.linger = 0
+        apply_common_options(router, self.config.limits)
+        router.router_mandatory = 1  # a message to a vanished client raises instead of vanishing too
         if curve is not None:
             make_curve_server(router, curve)
         router.bind(self.config.bind)
