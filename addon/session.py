@@ -1,0 +1,270 @@
+"""One propagation from Blender's side: handshake, shot, keyframes, then results taken without ever blocking.
+
+No `bpy` here. The modal operator calls `PropagationRun.poll()` from a timer and the tests call the same
+methods directly, since timers and modal handlers do not run in the `bpy` module. The protocol is imported
+inside the methods, not at module level, so that enabling the add-on does not load pyzmq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .connection import KeyFiles, _curve_keys
+from .vendored import protocol_module
+
+CLOSE_TIMEOUT = 2.0  # seconds: closing must not hold Blender up; the engine expires a session it never hears of
+
+Status = Literal["idle", "running", "done", "cancelled", "failed"]
+ResultSink = Callable[[Any], None]  # receives each `protocol.messages.Result`, in the order they arrive
+
+
+class RunFailed(Exception):
+    """A run could not start; `message` is written for the artist and `code` is the protocol's error code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where the engine listens and how to reach it."""
+
+    address: str
+    keys: KeyFiles = field(default_factory=KeyFiles)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class FrameFiles:
+    """Frames the engine reads from its own disk: a folder, a printf/hash pattern or a movie, as an absolute path."""
+
+    path: str
+    first_number: int = 0  # the file number of frame 0 in a pattern
+
+
+@dataclass(frozen=True)
+class FrameStream:
+    """Frames this side sends when the engine asks: `read(index)` returns an H x W x 3 uint8 image."""
+
+    read: Callable[[int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Shot:
+    """The plate as the engine must know it; `objects` are (id, name) pairs, one per mask layer."""
+
+    frame_count: int
+    width: int
+    height: int
+    objects: Sequence[tuple[int, str]]
+    frames: FrameFiles | FrameStream
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to propagate and how: the inclusive frame range, the direction, and the network's options."""
+
+    first: int
+    last: int
+    direction: Literal["forward", "backward", "both"] = "both"
+    reader: Literal["global", "kernel", "spatial"] = "global"
+    max_size: int = 480  # shorter side of the internal resolution; 0 = the plate's own
+    matte_dtype: Literal["uint8", "uint16"] = "uint16"
+    contours: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the UI shows: results delivered of those promised (0 until the engine says), and a status line."""
+
+    done: int
+    total: int
+    status: Status
+    message: str
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "cancelled", "failed")
+
+
+class PropagationRun:
+    """One propagate request against one engine; `start()`, then `poll()` until finished, then `close()`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        shot: Shot,
+        keyframes: Mapping[int, np.ndarray],
+        settings: Settings,
+        on_result: ResultSink,
+    ) -> None:
+        self.engine = engine
+        self.shot = shot
+        self.keyframes = keyframes
+        self.settings = settings
+        self.on_result = on_result
+        self._client: Any = None  # protocol.client.EngineClient while open
+        self._session = ""
+        self._job: Any = None  # protocol.stream.PropagateJob once started
+        self._engine_gone = False  # then closing the session would only wait for nothing
+        self._progress = Progress(0, 0, "idle", "Not started")
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a connection (and maybe an engine session) is still held; `close()` releases both."""
+        return self._client is not None
+
+    def start(self) -> None:
+        """Handshake, open the shot, send the keyframes and queue the propagate; raises `RunFailed`.
+
+        The handshake and the session requests wait for their replies (each bounded by the timeout); the
+        propagation itself only starts here, and its results come through `poll()`. On failure nothing is
+        left open.
+        """
+        errors = protocol_module("errors")
+        try:
+            self._client = self._connect()
+            self._client.hello()
+            self._session = self._client.open_session(self._open_request()).session
+            self._send_keyframes()
+            self._job = self._client.propagate(self._session, self._propagate_request(), frames=self._frame_reader())
+        except (errors.ProtocolError, ValueError) as error:
+            message = self._explain(error)
+            self.close()
+            raise RunFailed(message, str(getattr(error, "code", "invalid_field"))) from None
+        self._progress = Progress(0, 0, "running", "Waiting for the engine")
+
+    def poll(self) -> Progress:
+        """Hand every result that has arrived to `on_result` and report progress; never blocks, never raises."""
+        if self._job is None or self._progress.finished:
+            return self._progress
+        errors = protocol_module("errors")
+        try:
+            results = self._job.take()
+        except errors.ProtocolError as error:
+            self._engine_gone = error.code == "peer_gone"
+            return self._end("failed", self._explain(error))
+        for result in results:
+            if not self._deliver(result):
+                return self._progress
+        if self._job.done:
+            return self._end_with_summary(self._job.summary)
+        total = self._job.expected_frames or 0
+        self._progress = Progress(self._job.taken, total, "running", f"Propagating: {self._job.taken} of {total}")
+        return self._progress
+
+    def cancel(self) -> None:
+        """Ask the engine to stop between frames; a later `poll()` reports `cancelled` once it has."""
+        if self._job is not None and not self._progress.finished:
+            self._job.cancel()
+
+    def close(self) -> None:
+        """Close the engine session and the connection; safe to call at any time and more than once."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        errors = protocol_module("errors")
+        try:
+            if self._session and not self._engine_gone:
+                client.close_session(self._session, timeout=CLOSE_TIMEOUT)
+        except errors.ProtocolError:
+            pass  # the engine is gone or slow: it expires the session on its own
+        finally:
+            client.close()
+        if self._progress.status == "running":
+            self._end("cancelled", "Stopped: the connection to the engine was closed")
+
+    # --- requests ---------------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        client_module = protocol_module("client")
+        curve = _curve_keys(self.engine.keys)
+        return client_module.EngineClient(
+            self.engine.address, timeout=self.engine.timeout, client_name="maskprop-blender", curve=curve
+        )
+
+    def _open_request(self) -> Any:
+        messages = protocol_module("messages")
+        frames = self.shot.frames
+        if isinstance(frames, FrameFiles):
+            source = messages.FrameSource(kind="files", path=frames.path, first_number=frames.first_number)
+        else:
+            source = messages.FrameSource(kind="stream")
+        return messages.OpenSession(
+            frame_count=self.shot.frame_count,
+            width=self.shot.width,
+            height=self.shot.height,
+            objects=[messages.ObjectSpec(id=object_id, name=name) for object_id, name in self.shot.objects],
+            source=source,
+            name=self.shot.name,
+        )
+
+    def _send_keyframes(self) -> None:
+        messages = protocol_module("messages")
+        for frame, labels in sorted(self.keyframes.items()):
+            self._client.keyframe(self._session, messages.Keyframe(frame=frame, labels=labels))
+
+    def _propagate_request(self) -> Any:
+        messages = protocol_module("messages")
+        settings = self.settings
+        return messages.Propagate(
+            first=settings.first,
+            last=settings.last,
+            direction=settings.direction,
+            options=messages.PropagateOptions(reader=settings.reader, max_size=settings.max_size),
+            outputs=messages.Outputs(matte_dtype=settings.matte_dtype, contours=settings.contours),
+        )
+
+    def _frame_reader(self) -> Callable[[int], np.ndarray] | None:
+        frames = self.shot.frames
+        return frames.read if isinstance(frames, FrameStream) else None
+
+    # --- endings ----------------------------------------------------------------------------------------
+
+    def _deliver(self, result: Any) -> bool:
+        """Give one result to the sink; a sink that fails (a full disk) stops the run instead of losing frames."""
+        try:
+            self.on_result(result)
+        except Exception as error:  # whatever the Blender side raises, the run must end cleanly
+            self._job.cancel()
+            self._end("failed", f"Could not store the result of frame {result.frame}: {error}")
+            return False
+        return True
+
+    def _end_with_summary(self, summary: Any) -> Progress:
+        done = self._job.taken
+        if summary.status == "done":
+            return self._end("done", f"Propagated {done} frames in {summary.elapsed_s:.1f} s")
+        if summary.status == "cancelled":
+            return self._end("cancelled", f"Cancelled after {done} frames")
+        reason = summary.error.message if summary.error is not None else "no reason given"
+        return self._end("failed", f"The engine failed after {done} frames: {reason}")
+
+    def _end(self, status: Status, message: str) -> Progress:
+        done = 0 if self._job is None else self._job.taken
+        total = 0 if self._job is None else self._job.expected_frames or 0
+        self._progress = Progress(done, total, status, message)
+        return self._progress
+
+    def _explain(self, error: Exception) -> str:
+        """An artist reads this: say what to do, since a timeout or a code alone explains nothing."""
+        address = self.engine.address
+        code = str(getattr(error, "code", ""))
+        detail = getattr(error, "message", str(error))
+        if code == "timeout" and (self._client is None or self._client.engine is None):  # no hello answered
+            return (
+                f"No engine answers at {address}: start one with `python -m engine serve` "
+                "or enable 'Start a local engine' (if it runs, check that the CURVE keys match)"
+            )
+        if code == "version_mismatch":
+            return f"The engine at {address} speaks another protocol version ({detail}): install matching versions"
+        if code == "peer_gone":
+            return f"Lost the engine at {address}: {detail}"
+        return f"The engine at {address} refused: {detail}"

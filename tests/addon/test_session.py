@@ -1,0 +1,183 @@
+"""`PropagationRun`, the work behind the Propagate operator, driven as the modal timer drives it: poll, sleep, poll.
+
+Runs against a real engine subprocess with the parity weights, on a tiny two-object shot; the failures that
+need no engine use nothing (nobody listens) or a scripted engine of another protocol version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from addon.session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
+from engine.io import open_frames, read_mask
+from engine.server.launch import ServerProcess
+from tests.protocol.scripted_engine import ScriptedEngine
+
+FRAMES = 12
+NOBODY = "tcp://127.0.0.1:9"  # the discard port: nothing answers there
+POLL_BOUND = 0.2  # seconds: one poll() must leave Blender's UI responsive
+RUN_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Plate:
+    """The tiny shot on disk (`folder/frames`) and in memory, with the mask of frame 0."""
+
+    folder: Path
+    frames: list[np.ndarray]
+    labels: np.ndarray
+
+    def shot(self, frames: FrameFiles | FrameStream | None = None, frame_count: int = FRAMES) -> Shot:
+        height, width = self.labels.shape
+        source = frames or FrameStream(read=lambda index: self.frames[index])
+        return Shot(frame_count, width, height, [(1, "red"), (2, "blue")], source, name="test shot")
+
+
+@pytest.fixture(scope="module")
+def plate(tmp_path_factory, write_small_shot) -> Plate:
+    folder = tmp_path_factory.mktemp("plate")
+    write_small_shot(folder, FRAMES)
+    frames = open_frames(folder / "frames")
+    return Plate(folder, [frames[i] for i in range(len(frames))], read_mask(folder / "mask.png", size=frames.size))
+
+
+@pytest.fixture(scope="module")
+def engine(parity_checkpoint, one_thread_env, plate, tmp_path_factory) -> Iterator[ServerProcess]:
+    """One engine for the module, allowed to read the plate's folder; it must stop cleanly."""
+    args = ["--bind", "tcp://127.0.0.1:0", "--checkpoint", str(parity_checkpoint), "--device", "cpu"]
+    log_path = tmp_path_factory.mktemp("engine-log") / "stderr.log"
+    server = ServerProcess([*args, "--allow-root", str(plate.folder)], one_thread_env, log_path)
+    yield server
+    assert server.stop() == 0, server.log()
+
+
+def make_run(address: str, shot: Shot, labels: np.ndarray, sink: list, timeout: float = 20.0) -> PropagationRun:
+    """A forward run over the whole shot at native size, from the mask of frame 0."""
+    settings = Settings(first=0, last=shot.frame_count - 1, direction="forward", max_size=0)
+    return PropagationRun(Engine(address, timeout=timeout), shot, {0: labels}, settings, sink.append)
+
+
+def poll_until_finished(run: PropagationRun, *, cancel_after: int | None = None) -> Progress:
+    """Poll every 20 ms as the modal timer would, timing each call; optionally cancel once results arrive."""
+    end = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < end:
+        start = time.monotonic()
+        progress = run.poll()
+        assert time.monotonic() - start < POLL_BOUND
+        if progress.finished:
+            return progress
+        if cancel_after is not None and progress.done >= cancel_after:
+            run.cancel()
+            cancel_after = None
+        time.sleep(0.02)
+    raise AssertionError(f"the run did not finish in {RUN_TIMEOUT} s: {progress}")
+
+
+def test_a_streamed_run_delivers_one_result_per_frame(engine, plate):
+    results: list = []
+    run = make_run(engine.endpoint, plate.shot(), plate.labels, results)
+    run.start()
+    try:
+        progress = poll_until_finished(run)
+    finally:
+        run.close()
+    assert progress.status == "done", progress.message
+    assert (progress.done, progress.total) == (FRAMES, FRAMES)
+    assert sorted(result.frame for result in results) == list(range(FRAMES))
+    assert {result.mattes.dtype for result in results} == {np.dtype(np.uint16)}
+    assert results[-1].mattes.shape == (2, *plate.labels.shape)
+    assert not run.is_open
+
+
+def test_a_run_from_files_the_engine_reads(engine, plate):
+    results: list = []
+    shot = plate.shot(FrameFiles(str(plate.folder / "frames" / "#####.png")), frame_count=6)
+    run = make_run(engine.endpoint, shot, plate.labels, results)
+    run.start()
+    try:
+        progress = poll_until_finished(run)
+    finally:
+        run.close()
+    assert progress.status == "done", progress.message
+    assert [result.frame for result in results] == list(range(6))
+
+
+def test_no_engine_is_a_clear_message_and_leaves_nothing_open(plate):
+    run = make_run(NOBODY, plate.shot(), plate.labels, [], timeout=0.3)
+    with pytest.raises(RunFailed) as caught:
+        run.start()
+    assert caught.value.code == "timeout"
+    assert caught.value.message.startswith(f"No engine answers at {NOBODY}: start one with `python -m engine serve`")
+    assert not run.is_open
+    assert run.poll().status == "idle"
+
+
+def test_an_engine_of_another_protocol_version_is_refused_cleanly(plate):
+    with ScriptedEngine(tag=b"maskprop/2") as scripted:
+        run = make_run(scripted.endpoint, plate.shot(), plate.labels, [], timeout=2.0)
+        with pytest.raises(RunFailed) as caught:
+            run.start()
+    assert caught.value.code == "version_mismatch"
+    assert "speaks another protocol version" in caught.value.message
+    assert not run.is_open
+
+
+def test_cancel_halfway_stops_cleanly_and_the_engine_takes_the_next_run(engine, plate):
+    results: list = []
+    run = make_run(engine.endpoint, plate.shot(), plate.labels, results)
+    run.start()
+    try:
+        progress = poll_until_finished(run, cancel_after=1)
+    finally:
+        run.close()
+    assert progress.status == "cancelled", progress.message
+    assert 1 <= len(results) < FRAMES
+    assert progress.message == f"Cancelled after {len(results)} frames"
+    assert not run.is_open
+    run.close()
+
+    again: list = []
+    next_run = make_run(engine.endpoint, plate.shot(frame_count=6), plate.labels, again)
+    next_run.start()
+    try:
+        assert poll_until_finished(next_run).status == "done"
+    finally:
+        next_run.close()
+    assert len(again) == 6
+
+
+def test_a_failing_sink_fails_the_run_without_raising(engine, plate):
+    def full_disk(result) -> None:
+        raise OSError("No space left on device")
+
+    settings = Settings(first=0, last=5, direction="forward", max_size=0)
+    run = PropagationRun(Engine(engine.endpoint, timeout=20.0), plate.shot(), {0: plate.labels}, settings, full_disk)
+    run.start()
+    try:
+        progress = poll_until_finished(run)
+    finally:
+        run.close()
+    assert progress.status == "failed"
+    assert progress.message == "Could not store the result of frame 0: No space left on device"
+
+
+def test_an_engine_lost_mid_run_fails_the_run_without_raising(plate):
+    results: list = []
+    with ScriptedEngine(vanish_after=2) as scripted:
+        run = make_run(scripted.endpoint, plate.shot(frame_count=6), plate.labels, results, timeout=2.0)
+        run.start()
+        try:
+            progress = poll_until_finished(run)
+        finally:
+            start = time.monotonic()
+            run.close()
+    assert progress.status == "failed"
+    assert progress.message.startswith(f"Lost the engine at {scripted.endpoint}")
+    assert len(results) == 2
+    assert time.monotonic() - start < 1.0  # a lost engine is not asked to close its session
