@@ -5,10 +5,10 @@ import `bpy` (`connection`, `vendored`), so it can be tested without Blender; th
 classes and translate between Blender and those functions.
 """
 
-from . import operators, preferences
+from . import operators, panel, preferences, propagate
 
-# Registration order: preferences first, because operators read them.
-_modules = (preferences, operators)
+# Registration order: preferences and the scene settings first, because operators read them and panels draw them.
+_modules = (preferences, propagate, operators, panel)
 
 
 def register() -> None:

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import bpy
 
 from . import compositor
+from .animation import fcurves_of
 
 GROUP_NAME = "Propagated mask"
 IMAGE_PREFIX = "maskprop obj"
@@ -196,22 +197,9 @@ def import_results(
 def _clear_confidence(scene: bpy.types.Scene, mask: bpy.types.Mask) -> None:
     for marker in [m for m in scene.timeline_markers if m.name.startswith(MARKER_PREFIX)]:
         scene.timeline_markers.remove(marker)
-    fcurves = _fcurves(mask)
+    fcurves = fcurves_of(mask)
     if fcurves is not None:
         for fcurve in [f for f in fcurves if f.data_path.startswith(f'["{PROPERTY_PREFIX}')]:
             fcurves.remove(fcurve)
     for key in [k for k in mask.keys() if k.startswith(PROPERTY_PREFIX)]:  # noqa: SIM118 (an ID is not iterable)
         del mask[key]
-
-
-def _fcurves(datablock: bpy.types.ID) -> bpy.types.bpy_prop_collection | None:
-    """The F-curves animating `datablock`: the action's own list up to 4.5, its slot's channel bag from 5.0."""
-    animation = datablock.animation_data
-    if animation is None or animation.action is None:
-        return None
-    if hasattr(animation.action, "fcurves"):
-        return animation.action.fcurves
-    from bpy_extras import anim_utils
-
-    channelbag = anim_utils.action_get_channelbag_for_slot(animation.action, animation.action_slot)
-    return None if channelbag is None else channelbag.fcurves

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from addon import results_import
+from addon import animation, results_import
 from addon.results_import import ConfidenceRow
 from engine.io import ConfidenceRow as EngineRow
 from engine.io import read_confidence, write_confidence, write_label_map, write_matte
@@ -91,7 +91,7 @@ def _look(bpy: object, scene: object, mask: object) -> dict:
         "group_nodes": [node.node_tree.name for node in tree.nodes if node.bl_idname == "CompositorNodeGroup"],
         "fcurves": {
             fcurve.data_path: [tuple(point.co) for point in fcurve.keyframe_points]
-            for fcurve in results_import._fcurves(mask)
+            for fcurve in animation.fcurves_of(mask)
         },
         "properties": sorted(mask.keys()),
         "markers": sorted((marker.frame, marker.name) for marker in scene.timeline_markers),
