@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.io import write_label_map
+from engine.io import open_frames, read_mask, write_label_map
 from engine.model import AFBURR
 from engine.parity_weights import load_parity_weights
 
@@ -64,3 +64,15 @@ def _write_small_shot(folder: Path, frames: int, size: tuple[int, int] = (48, 64
 def write_small_shot() -> Callable[..., None]:
     """`write_small_shot(folder, frames)`: a tiny two-object shot and its first frame's mask, on disk."""
     return _write_small_shot
+
+
+def _read_small_shot(folder: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """The frames and the frame-0 label map of a written shot, read back as the engine reads them."""
+    frames = open_frames(folder / "frames")
+    return [frames[i] for i in range(len(frames))], read_mask(folder / "mask.png", size=frames.size)
+
+
+@pytest.fixture(scope="session")
+def read_small_shot() -> Callable[[Path], tuple[list[np.ndarray], np.ndarray]]:
+    """`read_small_shot(folder)`: (frames, frame-0 labels) of a shot `write_small_shot` wrote there."""
+    return _read_small_shot

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from addon.session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
-from engine.io import open_frames, read_mask
 from engine.server.launch import ServerProcess
 from tests.protocol.scripted_engine import ScriptedEngine
 
@@ -40,11 +39,10 @@ class Plate:
 
 
 @pytest.fixture(scope="module")
-def plate(tmp_path_factory, write_small_shot) -> Plate:
+def plate(tmp_path_factory, write_small_shot, read_small_shot) -> Plate:
     folder = tmp_path_factory.mktemp("plate")
     write_small_shot(folder, FRAMES)
-    frames = open_frames(folder / "frames")
-    return Plate(folder, [frames[i] for i in range(len(frames))], read_mask(folder / "mask.png", size=frames.size))
+    return Plate(folder, *read_small_shot(folder))
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +77,19 @@ def poll_until_finished(run: PropagationRun, *, cancel_after: int | None = None)
     raise AssertionError(f"the run did not finish in {RUN_TIMEOUT} s: {progress}")
 
 
+def run_to_end(run: PropagationRun, *, cancel_after: int | None = None) -> Progress:
+    """Start `run`, poll it to its end as the modal timer would, and close it whatever happens."""
+    run.start()
+    try:
+        return poll_until_finished(run, cancel_after=cancel_after)
+    finally:
+        run.close()
+
+
 def test_a_streamed_run_delivers_one_result_per_frame(engine, plate):
     results: list = []
     run = make_run(engine.endpoint, plate.shot(), plate.labels, results)
-    run.start()
-    try:
-        progress = poll_until_finished(run)
-    finally:
-        run.close()
+    progress = run_to_end(run)
     assert progress.status == "done", progress.message
     assert (progress.done, progress.total) == (FRAMES, FRAMES)
     assert sorted(result.frame for result in results) == list(range(FRAMES))
@@ -99,11 +102,7 @@ def test_a_run_from_files_the_engine_reads(engine, plate):
     results: list = []
     shot = plate.shot(FrameFiles(str(plate.folder / "frames" / "#####.png")), frame_count=6)
     run = make_run(engine.endpoint, shot, plate.labels, results)
-    run.start()
-    try:
-        progress = poll_until_finished(run)
-    finally:
-        run.close()
+    progress = run_to_end(run)
     assert progress.status == "done", progress.message
     assert [result.frame for result in results] == list(range(6))
 
@@ -131,11 +130,7 @@ def test_an_engine_of_another_protocol_version_is_refused_cleanly(plate):
 def test_cancel_halfway_stops_cleanly_and_the_engine_takes_the_next_run(engine, plate):
     results: list = []
     run = make_run(engine.endpoint, plate.shot(), plate.labels, results)
-    run.start()
-    try:
-        progress = poll_until_finished(run, cancel_after=1)
-    finally:
-        run.close()
+    progress = run_to_end(run, cancel_after=1)
     assert progress.status == "cancelled", progress.message
     assert 1 <= len(results) < FRAMES
     assert progress.message == f"Cancelled after {len(results)} frames"
@@ -144,11 +139,7 @@ def test_cancel_halfway_stops_cleanly_and_the_engine_takes_the_next_run(engine, 
 
     again: list = []
     next_run = make_run(engine.endpoint, plate.shot(frame_count=6), plate.labels, again)
-    next_run.start()
-    try:
-        assert poll_until_finished(next_run).status == "done"
-    finally:
-        next_run.close()
+    assert run_to_end(next_run).status == "done"
     assert len(again) == 6
 
 
@@ -158,11 +149,7 @@ def test_a_failing_sink_fails_the_run_without_raising(engine, plate):
 
     settings = Settings(first=0, last=5, direction="forward", max_size=0)
     run = PropagationRun(Engine(engine.endpoint, timeout=20.0), plate.shot(), {0: plate.labels}, settings, full_disk)
-    run.start()
-    try:
-        progress = poll_until_finished(run)
-    finally:
-        run.close()
+    progress = run_to_end(run)
     assert progress.status == "failed"
     assert progress.message == "Could not store the result of frame 0: No space left on device"
 

@@ -11,18 +11,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from engine.io import open_frames, read_mask
 from engine.server.launch import ServerProcess
 from protocol.client import EngineClient
 from tests.server.helpers import FRAMES, Shot
 
 
 @pytest.fixture(scope="module")
-def shot(tmp_path_factory, write_small_shot) -> Shot:
+def shot(tmp_path_factory, write_small_shot, read_small_shot) -> Shot:
     folder = tmp_path_factory.mktemp("shot")
     write_small_shot(folder, FRAMES)
-    frames = open_frames(folder / "frames")
-    return Shot(folder, [frames[i] for i in range(len(frames))], read_mask(folder / "mask.png", size=frames.size))
+    return Shot(folder, *read_small_shot(folder))
 
 
 @pytest.fixture(scope="module")
