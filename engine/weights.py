@@ -6,7 +6,8 @@ never run code, and mapped onto the requested device. The load is strict: a chec
 the network is an error naming every missing, unexpected and mis-shaped key, never a partial load.
 
 Ours are written in the same layout, with a `maskprop` entry (model configuration, provenance) added, so
-the reference's own scripts still read them.
+the reference's own scripts still read them (the reference configuration's, at least). `load_model` builds
+the network a checkpoint was trained as: its stored configuration, or the reference one when it has none.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from torch import nn
 
 from engine.errors import CheckpointError, CheckpointNotFound
 from engine.io.atomic import write_bytes_atomic
+from engine.model.afburr import AFBURR
+from engine.model.config import REFERENCE, ModelConfig
 
 ENV_VAR = "MASKPROP_CHECKPOINT"
 CONFIG_KEY = "checkpoint"
@@ -51,7 +54,29 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
 
 def read_state_dict(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The state dict inside a checkpoint file: `checkpoint['model']`, or the file itself if it is bare."""
+    return _state_dict_of(read_checkpoint(path, map_location), path)
+
+
+def model_config_of(checkpoint: Any, path: str | os.PathLike[str]) -> ModelConfig:
+    """The configuration a checkpoint was trained as; the reference one for checkpoints that do not say."""
+    entry = checkpoint.get("maskprop") if isinstance(checkpoint, Mapping) else None
+    stored = entry.get("model") if isinstance(entry, Mapping) else None
+    if stored is None:
+        return REFERENCE
+    try:
+        return ModelConfig.from_dict(stored)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {path} stores a model configuration that cannot be used: {exc}") from None
+
+
+def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> AFBURR:
+    """The network `path` holds, built in its own configuration and loaded strictly, in eval mode."""
     checkpoint = read_checkpoint(path, map_location)
+    config = model_config_of(checkpoint, path)
+    return _load_into(AFBURR(config), _state_dict_of(checkpoint, path), path)
+
+
+def _state_dict_of(checkpoint: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("model"), Mapping):
         checkpoint = checkpoint["model"]
     if not isinstance(checkpoint, Mapping) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
@@ -75,12 +100,16 @@ def check_fits(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None
         if keys
     ]
     if problems:
-        raise CheckpointError("checkpoint does not fit the AFB-URR network: " + "; ".join(problems))
+        name = getattr(getattr(model, "config", None), "name", "AFB-URR")
+        raise CheckpointError(f"checkpoint does not fit the {name} network: " + "; ".join(problems))
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> nn.Module:
     """Read `path` and load it into `model` strictly; returns the model."""
-    state_dict = read_state_dict(path, map_location)
+    return _load_into(model, read_state_dict(path, map_location), path)
+
+
+def _load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike[str]) -> nn.Module:
     try:
         check_fits(model, state_dict)
     except CheckpointError as exc:
@@ -90,30 +119,37 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], map_location: s
 
 
 def save_weights(
-    model: nn.Module,
+    model: AFBURR,
     path: str | os.PathLike[str],
-    config: Mapping[str, Any],
     provenance: Mapping[str, Any],
     epoch: int = 0,
     loss: float = 0.0,
     seed: int = 0,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write `model` in the reference's checkpoint layout plus a `maskprop` entry; atomically (temp + rename).
 
-    `config` and `provenance` must hold only plain values (str, int, float, bool, None, lists, dicts) so
-    that the file still loads with `weights_only=True`.
+    The entry holds the model's configuration and `provenance`; `extra` adds top-level entries (a training
+    state). All must hold only plain values and tensors (str, int, float, bool, None, lists, dicts) so that
+    the file still loads with `weights_only=True`.
     """
-    path = Path(path)
     checkpoint = {
+        **(extra or {}),
         "epoch": epoch,
         "model": {key: value.detach().cpu() for key, value in model.state_dict().items()},
         "loss": loss,
         "seed": seed,
-        "maskprop": {"config": dict(config), "provenance": dict(provenance)},
+        "maskprop": {"model": model.config.to_dict(), "provenance": dict(provenance)},
     }
+    return save_checkpoint(checkpoint, path)
+
+
+def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """`torch.save` to a temporary file then rename, so a killed writer never leaves half a checkpoint."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
+    torch.save(dict(checkpoint), buffer)
     return write_bytes_atomic(path, buffer.getbuffer())
 
 

@@ -105,6 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
     autocast(device, args.precision)  # refuses bf16/fp16 off CUDA now, not on the first frame
     facts = EngineFacts(
         checkpoint=checkpoint.name,
+        model=model.config.name,
         parameters=sum(p.numel() for p in model.parameters()),
         device=_describe(device),
     )

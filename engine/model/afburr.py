@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from engine.model.config import REFERENCE, ModelConfig
 from engine.model.decoder import Decoder
 from engine.model.encoders import MemoryEncoder, QueryEncoder
 from engine.model.keyvalue import KeyValue
@@ -28,7 +29,7 @@ PROB_EPS = 1e-7
 
 
 class QueryFeatures(NamedTuple):
-    key: torch.Tensor  # (B, 128, h*w)
+    key: torch.Tensor  # (B, 128, h*w); channel counts are those of the reference configuration
     value: torch.Tensor  # (B, 512, h*w)
     r3: torch.Tensor  # (B, 512, H/8, W/8)
     r2: torch.Tensor  # (B, 256, H/4, W/4)
@@ -37,7 +38,7 @@ class QueryFeatures(NamedTuple):
 
 
 class Readout(NamedTuple):
-    features: torch.Tensor  # (B*O, 1024, h, w): memory read-out then query value, batch-major
+    features: torch.Tensor  # (B*O, 2*value_dim, h, w): memory read-out then query value, batch-major
     usage: torch.Tensor  # (O, N) query pixels of frame 0 that attended to each bank entry
 
 
@@ -47,14 +48,16 @@ class Segmentation(NamedTuple):
 
 
 class AFBURR(nn.Module):
-    """AFB-URR (Liang et al., NeurIPS 2020); `state_dict()` matches the published checkpoints key for key."""
+    """AFB-URR (Liang et al., NeurIPS 2020); with the reference configuration `state_dict()` matches the
+    published checkpoints key for key, and smaller configurations keep the same keys at other shapes."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ModelConfig = REFERENCE) -> None:
         super().__init__()
-        self.encoder_m = MemoryEncoder()
-        self.encoder_q = QueryEncoder()
-        self.keyval_r4 = KeyValue()
-        self.decoder = Decoder()
+        self.config = config
+        self.encoder_m = MemoryEncoder(config)
+        self.encoder_q = QueryEncoder(config)
+        self.keyval_r4 = KeyValue(config.stage_channels[2], config.key_dim, config.value_dim)
+        self.decoder = Decoder(config)
         self.eval()
 
     def train(self, mode: bool = True) -> AFBURR:
@@ -104,7 +107,7 @@ class AFBURR(nn.Module):
         return Readout(features.view(batch * obj_n, 2 * value_dim, *query.grid), result.usage)
 
     def decode(self, readout: torch.Tensor, query: QueryFeatures, obj_n: int) -> Segmentation:
-        """Decoder input (B*O, 1024, h, w) -> per-object log-odds at the padded frame size."""
+        """Decoder input (B*O, 2*value_dim, h, w) -> per-object log-odds at the padded frame size."""
         probs, uncertainty = self.decoder(readout, query.r3, query.r2, query.r1, obj_n)
         probs = probs.clamp(PROB_EPS, 1 - PROB_EPS)
         return Segmentation(torch.log(probs / (1 - probs)), uncertainty)

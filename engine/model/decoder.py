@@ -13,10 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.model.config import ModelConfig
 from engine.model.uncertainty import uncertainty
 
-GLOBAL_DIM = 256
-LOCAL_DIM = 32
 LOCAL_SIZE = 7
 
 
@@ -63,24 +62,26 @@ class DecoderOutput(NamedTuple):
 
 
 class Decoder(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.convFM = nn.Conv2d(1024, GLOBAL_DIM, kernel_size=3, padding=1)
-        self.ResMM = ResBlock(GLOBAL_DIM)
-        self.RF3 = Refine(512, GLOBAL_DIM)
-        self.RF2 = Refine(256, GLOBAL_DIM)
-        self.pred2 = nn.Conv2d(GLOBAL_DIM, 2, kernel_size=3, padding=1)
+        dim, local_dim = config.decoder_dim, config.local_dim
+        c2, c3, _ = config.stage_channels
+        self.convFM = nn.Conv2d(2 * config.value_dim, dim, kernel_size=3, padding=1)
+        self.ResMM = ResBlock(dim)
+        self.RF3 = Refine(c3, dim)
+        self.RF2 = Refine(c2, dim)
+        self.pred2 = nn.Conv2d(dim, 2, kernel_size=3, padding=1)
         # count_include_pad=True (the default) is what the reference computes at the borders.
         self.local_avg = nn.AvgPool2d(LOCAL_SIZE, stride=1, padding=LOCAL_SIZE // 2)
         self.local_max = nn.MaxPool2d(LOCAL_SIZE, stride=1, padding=LOCAL_SIZE // 2)
-        self.local_convFM = nn.Conv2d(128, LOCAL_DIM, kernel_size=3, padding=1)
-        self.local_ResMM = ResBlock(LOCAL_DIM)
-        self.local_pred2 = nn.Conv2d(LOCAL_DIM, 2, kernel_size=3, padding=1)
+        self.local_convFM = nn.Conv2d(2 * config.stem, local_dim, kernel_size=3, padding=1)
+        self.local_ResMM = ResBlock(local_dim)
+        self.local_pred2 = nn.Conv2d(local_dim, 2, kernel_size=3, padding=1)
 
     def forward(
         self, readout: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor, r1: torch.Tensor, obj_n: int
     ) -> DecoderOutput:
-        """`readout` (B*obj_n, 1024, H/16, W/16); r3, r2, r1 are the query skips of the B frames."""
+        """`readout` (B*obj_n, 2*value_dim, H/16, W/16); r3, r2, r1 are the query skips of the B frames."""
         p = self.ResMM(self.convFM(readout))
         p = self.RF3.merge(per_object(self.RF3.skip(r3), obj_n), p)  # 1/8
         p = self.RF2.merge(per_object(self.RF2.skip(r2), obj_n), p)  # 1/4

@@ -1,4 +1,4 @@
-"""The memory and query encoders: two ResNet-50 trunks cut after layer3 (stride 16, 1024 channels).
+"""The memory and query encoders: two ResNet trunks cut after layer3 (stride 16; 1024 channels in ResNet-50).
 
 Both normalise with ImageNet statistics themselves, after the caller's zero padding, as the reference does:
 the padded border therefore enters the network as -mean/std, not as 0. The statistics are persistent buffers
@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.model.config import ModelConfig
 from engine.model.resnet import make_stage
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -17,16 +18,18 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class _Trunk(nn.Module):
-    """The ResNet-50 stem and stages 1-3; subclasses decide what is added before the first batch norm."""
+    """The ResNet stem and stages 1-3; subclasses decide what is added before the first batch norm."""
 
-    def _build_trunk(self) -> None:
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+    def _build_trunk(self, config: ModelConfig) -> None:
+        stem, (w2, w3, w4), (b2, b3, b4) = config.stem, config.widths, config.blocks
+        c2, c3, _ = config.stage_channels
+        self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.res2 = make_stage(64, 64, blocks=3, stride=1)  # 1/4, 256
-        self.res3 = make_stage(256, 128, blocks=4, stride=2)  # 1/8, 512
-        self.res4 = make_stage(512, 256, blocks=6, stride=2)  # 1/16, 1024
+        self.res2 = make_stage(stem, w2, blocks=b2, stride=1)  # 1/4, 256 channels in ResNet-50
+        self.res3 = make_stage(c2, w3, blocks=b3, stride=2)  # 1/8, 512
+        self.res4 = make_stage(c3, w4, blocks=b4, stride=2)  # 1/16, 1024
 
     def _register_statistics(self) -> None:
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
@@ -39,12 +42,12 @@ class _Trunk(nn.Module):
 class MemoryEncoder(_Trunk):
     """Encodes a frame together with one object's soft mask and the "other" mask, batched over objects."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self._register_statistics()
-        self.conv1_m = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.conv1_o = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self._build_trunk()
+        self.conv1_m = nn.Conv2d(1, config.stem, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1_o = nn.Conv2d(1, config.stem, kernel_size=7, stride=2, padding=3, bias=False)
+        self._build_trunk(config)
 
     def forward(self, frame: torch.Tensor, mask: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """`frame` (K,3,H,W), `mask` and `other` (K,1,H,W) -> r4 (K,1024,H/16,W/16).
@@ -60,10 +63,10 @@ class MemoryEncoder(_Trunk):
 class QueryEncoder(_Trunk):
     """Encodes the frame being segmented and keeps the skip features the decoder needs."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self._register_statistics()
-        self._build_trunk()
+        self._build_trunk(config)
 
     def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """`frame` (B,3,H,W) -> (r4 1/16 1024ch, r3 1/8 512ch, r2 1/4 256ch, r1 1/2 64ch)."""

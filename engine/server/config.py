@@ -11,7 +11,6 @@ if TYPE_CHECKING:  # engine.device imports torch, which `serve --help` must not 
     from engine.device import Precision
 
 DEFAULT_BIND = "tcp://127.0.0.1:5557"
-MODEL_NAME = "afb-urr-r50"
 
 
 @dataclass(frozen=True)
@@ -42,5 +41,6 @@ class EngineFacts:
     """What hello_reply and status_reply say about the loaded engine."""
 
     checkpoint: str  # the file name only: never a path on the engine's disk
+    model: str  # the configuration's name, e.g. "afb-urr-r50"
     parameters: int
     device: str  # e.g. "cpu" or "cuda:0 (NVIDIA H200)"

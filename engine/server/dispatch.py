@@ -19,7 +19,7 @@ import engine
 from engine.commands.propagation_options import READERS, settings_from
 from engine.plan import plan
 from engine.propagator import Settings
-from engine.server.config import MODEL_NAME, EngineFacts, ServerConfig
+from engine.server.config import EngineFacts, ServerConfig
 from engine.server.errors import from_protocol_error
 from engine.server.jobs import Job
 from engine.server.keyframes import keyframe_labels
@@ -138,7 +138,9 @@ class Dispatcher:
         return m.HelloReply(
             engine_version=engine.__version__,
             protocol_version=PROTOCOL_VERSION,
-            model=m.ModelInfo(name=MODEL_NAME, checkpoint=self.facts.checkpoint, parameters=self.facts.parameters),
+            model=m.ModelInfo(
+                name=self.facts.model, checkpoint=self.facts.checkpoint, parameters=self.facts.parameters
+            ),
             device=self.facts.device,
             capabilities=m.Capabilities(
                 max_objects=limits.max_objects,

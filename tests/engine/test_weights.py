@@ -10,6 +10,7 @@ import torch
 
 from engine.errors import CheckpointError, CheckpointNotFound
 from engine.model import AFBURR
+from engine.model.config import REFERENCE
 from engine.weights import (
     ENV_VAR,
     load_weights,
@@ -81,11 +82,9 @@ def test_bare_state_dict_loads(parity_model, tmp_path):
 
 
 def test_our_checkpoint_round_trips_with_metadata(parity_model, tmp_path):
-    path = save_weights(
-        parity_model, tmp_path / "sub" / "ours.pth", config={"budget": 300000}, provenance={"source": "parity"}
-    )
+    path = save_weights(parity_model, tmp_path / "sub" / "ours.pth", provenance={"source": "parity"})
     _assert_same_weights(load_weights(_fresh(), path), parity_model)
-    assert read_metadata(path) == {"config": {"budget": 300000}, "provenance": {"source": "parity"}}
+    assert read_metadata(path) == {"model": REFERENCE.to_dict(), "provenance": {"source": "parity"}}
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     assert {"epoch", "model", "loss", "seed"} <= checkpoint.keys()  # what the reference's eval.py reads
     assert [p.name for p in path.parent.iterdir()] == ["ours.pth"]  # no temporary left behind

@@ -1,0 +1,76 @@
+"""Named network configurations: the reference's, whose checkpoints we load, and smaller ones we train ourselves.
+
+Every configuration is the same architecture (ResNet bottleneck trunks cut after the third stage, a shared
+key/value head, the refine decoder with URR) scaled in depth and width, so the loop, the feature bank and
+the readers never need to know which one runs. A checkpoint we write stores its configuration, and every
+command that loads one builds the network from it; the published checkpoints carry none and are the
+reference configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+EXPANSION = 4  # a bottleneck's output channels per unit of width, as in ResNet-50
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The sizes of one network; channel counts of the trunk's stages follow from `widths` x `EXPANSION`."""
+
+    name: str
+    stem: int = 64  # channels of the 1/2 resolution features (r1)
+    widths: tuple[int, int, int] = (64, 128, 256)  # bottleneck widths of the 1/4, 1/8 and 1/16 stages
+    blocks: tuple[int, int, int] = (3, 4, 6)  # bottlenecks per stage
+    key_dim: int = 128
+    value_dim: int = 512
+    decoder_dim: int = 256
+    local_dim: int = 32  # width of URR's local refinement branch
+
+    def __post_init__(self) -> None:
+        sizes = [self.stem, *self.widths, *self.blocks, self.key_dim, self.value_dim, self.decoder_dim, self.local_dim]
+        if len(self.widths) != 3 or len(self.blocks) != 3 or any(not isinstance(s, int) or s < 1 for s in sizes):
+            raise ValueError(f"model configuration {self.name!r}: every size must be a positive integer, three stages")
+
+    @property
+    def stage_channels(self) -> tuple[int, int, int]:
+        """Output channels of r2, r3 and r4."""
+        return tuple(width * EXPANSION for width in self.widths)  # type: ignore[return-value]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values only, so a checkpoint holding it still loads with `weights_only=True`."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
+        """Rebuild a stored configuration; unknown or missing keys are errors, never silently defaulted."""
+        names = {field.name for field in fields(cls)}
+        unknown, missing = set(values) - names, names - set(values)
+        if unknown or missing:
+            raise ValueError(f"stored model configuration: unknown keys {sorted(unknown)}, missing {sorted(missing)}")
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+
+
+REFERENCE = ModelConfig("afb-urr-r50")
+CONFIGS: dict[str, ModelConfig] = {
+    config.name: config
+    for config in (
+        REFERENCE,
+        # A reduced ResNet: a sixth of the reference's parameters, for CPU training and fast previews.
+        ModelConfig("small", stem=32, widths=(32, 64, 128), blocks=(2, 2, 2), key_dim=64, value_dim=256,
+                    decoder_dim=128, local_dim=16),
+        # The smallest useful network: trains in minutes on a CPU; for tests and smoke runs.
+        ModelConfig("tiny", stem=16, widths=(16, 32, 64), blocks=(1, 1, 1), key_dim=32, value_dim=64,
+                    decoder_dim=64, local_dim=16),
+    )
+}
+
+
+def named_config(name: str) -> ModelConfig:
+    """The configuration called `name`; the error lists the ones there are."""
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown model configuration {name!r}; choose one of {', '.join(CONFIGS)}") from None

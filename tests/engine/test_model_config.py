@@ -1,0 +1,73 @@
+"""Named configurations: each builds, runs a frame, and comes back from its checkpoint as the same network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.errors import CheckpointError
+from engine.loader import load_network
+from engine.model import AFBURR, MemoryView, ReadOptions
+from engine.model.config import CONFIGS, REFERENCE, ModelConfig, named_config
+from engine.weights import load_model, save_checkpoint, save_weights
+
+
+@pytest.mark.parametrize("name", [name for name in CONFIGS if name != REFERENCE.name])
+def test_a_small_configuration_segments_a_frame(name):
+    torch.manual_seed(0)
+    model = AFBURR(named_config(name))
+    frame, masks = torch.rand(1, 3, 64, 96), torch.zeros(3, 64, 96)
+    masks[0], masks[1, 10:30, 10:40], masks[2, 40:60, 50:90] = 1, 1, 1
+    masks[0] -= masks[1] + masks[2]
+    with torch.inference_mode():
+        keys, values = model.encode_memory(frame, masks)
+        query = model.encode_query(frame)
+        readout = model.read(query, MemoryView(keys, values, None), ReadOptions())
+        segmentation = model.decode(readout.features, query, obj_n=3)
+    assert keys.shape[1] == model.config.key_dim and values.shape[1] == model.config.value_dim
+    assert segmentation.logits.shape == (1, 3, 64, 96)
+    assert torch.isfinite(segmentation.logits).all()
+
+
+def test_smaller_configurations_are_much_smaller():
+    sizes = {name: sum(p.numel() for p in AFBURR(config).parameters()) for name, config in CONFIGS.items()}
+    assert sizes[REFERENCE.name] == 33_082_660
+    assert sizes["small"] < sizes[REFERENCE.name] / 5
+    assert sizes["tiny"] < sizes["small"] / 4
+
+
+def test_the_configuration_travels_in_the_checkpoint(tmp_path):
+    model = AFBURR(named_config("tiny"))
+    path = save_weights(model, tmp_path / "tiny.pth", provenance={"source": "test"})
+    loaded = load_network(path, device="cpu")
+    assert loaded.config == model.config
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+def test_a_checkpoint_without_configuration_is_the_reference_one(tmp_path):
+    path = save_checkpoint({"model": AFBURR(named_config("tiny")).state_dict()}, tmp_path / "bare.pth")
+    with pytest.raises(CheckpointError, match="does not fit the afb-urr-r50 network"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [{"name": "x"}, {**named_config("tiny").to_dict(), "depth": 3}, {**named_config("tiny").to_dict(), "stem": -1}, 7],
+)
+def test_a_damaged_stored_configuration_is_a_clear_error(tmp_path, stored):
+    model = AFBURR(named_config("tiny"))
+    checkpoint = {"model": model.state_dict(), "maskprop": {"model": stored}}
+    path = save_checkpoint(checkpoint, tmp_path / "damaged.pth")
+    with pytest.raises(CheckpointError, match="model configuration"):
+        load_model(path)
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(ValueError, match="tiny"):
+        named_config("huge")
+
+
+def test_configurations_round_trip_through_plain_values():
+    for config in CONFIGS.values():
+        assert ModelConfig.from_dict(config.to_dict()) == config
