@@ -13,13 +13,14 @@ from typing import TextIO
 class Progress:
     """Counts finished frames of a known total; `close()` when done."""
 
-    def __init__(self, total: int, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, label: str, stream: TextIO | None = None, enabled: bool = True) -> None:
         self.total = total
         self.label = label
         self.done = 0
         self.stream = stream or sys.stderr
+        self.enabled = enabled
         self._bar = None
-        if self.stream.isatty():
+        if enabled and self.stream.isatty():
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=label, unit="frame", file=self.stream)
@@ -30,7 +31,7 @@ class Progress:
             self._bar.update(1)
             if detail:
                 self._bar.set_postfix_str(detail, refresh=False)
-        else:
+        elif self.enabled:
             print(f"{self.label}: {self.done}/{self.total} {detail}".rstrip(), file=self.stream, flush=True)
 
     def close(self) -> None:

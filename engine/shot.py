@@ -93,16 +93,17 @@ def propagate_shot(
     settings: Settings,
     should_stop: Callable[[], bool] = lambda: False,
     on_frame: Callable[[int, int], None] | None = None,
+    show_progress: bool = True,
 ) -> ShotSummary:
     """Propagate and write every frame; `should_stop()` is asked after every network step (SIGTERM in batch jobs).
 
     Asking after each step rather than each written frame matters for "both": its first pass writes nothing,
     and a farm's grace period after SIGTERM can be shorter than a pass. `on_frame(done, total)` is called after
-    each written frame, for progress lines.
+    each written frame, for progress lines; `show_progress` False keeps stderr quiet (training's validation).
     """
     propagator = Propagator(model, shot.frames, shot.object_ids, settings)
     total = len(frames_reached(shot))
-    progress = Progress(total, shot.spec.name or "propagate")
+    progress = Progress(total, shot.spec.name or "propagate", enabled=show_progress)
     summary, start = ShotSummary(), time.monotonic()
     try:
         for ready in propagator.steps(shot.keyframes, shot.first, shot.last, shot.spec.direction):

@@ -7,6 +7,7 @@
 """
 
 from engine.batch.job import Job, JobShot, read_job
-from engine.batch.runner import StopRequest, check_shots, run_job
+from engine.batch.runner import check_shots, run_job
+from engine.stop_request import StopRequest
 
 __all__ = ["Job", "JobShot", "StopRequest", "check_shots", "read_job", "run_job"]

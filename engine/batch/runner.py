@@ -16,46 +16,19 @@ What a farm sees (docs/farm.md):
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import TextIO
 
 from engine.batch.job import Job, JobShot
 from engine.commands.propagation_options import settings_from
-from engine.exit_codes import CANCELLED, INTERRUPTED, OK
+from engine.exit_codes import OK
 from engine.io import InputError
 from engine.loader import load_network
 from engine.model.afburr import AFBURR
 from engine.shot import PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
-
-
-class StopRequest:
-    """Set by SIGTERM or SIGINT; the running shot asks it after every network step.
-
-    The first signal only asks; a second one of the same kind gets the default action and ends the process at
-    once (outputs stay consistent: every write is atomic).
-    """
-
-    def __init__(self) -> None:
-        self.signal_number: int | None = None
-
-    def install(self) -> None:
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, self._handle)
-
-    def _handle(self, number: int, frame: FrameType | None) -> None:
-        self.signal_number = number
-        signal.signal(number, signal.SIG_DFL)
-
-    def __call__(self) -> bool:
-        return self.signal_number is not None
-
-    @property
-    def exit_code(self) -> int:
-        return INTERRUPTED if self.signal_number == signal.SIGINT else CANCELLED
+from engine.stop_request import StopRequest
 
 
 @dataclass(frozen=True)

@@ -41,17 +41,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _propagate_all(args: argparse.Namespace, names: list[str], out: Path) -> Path:
     """Propagate each sequence from its first annotated frame, as the semi-supervised benchmark does."""
-    from engine import davis
     from engine.loader import load_network
-    from engine.shot import ShotSpec, prepare_shot, propagate_shot
+    from engine.semi_supervised import prepare_sequences
+    from engine.shot import propagate_shot
 
-    frames_root = davis.dataset_folder(args.gt, "JPEGImages")
-    annotations = davis.dataset_folder(args.gt, "Annotations")
-    shots = []
-    for name in names:
-        first_mask = min((annotations / name).glob("*.png"))
-        spec = ShotSpec(str(frames_root / name), {0: str(first_mask)}, str(out / name), direction="forward", name=name)
-        shots.append(prepare_shot(spec))
+    shots = prepare_sequences(args.gt, names, out)
     model = load_network(args.checkpoint, args.device, args.deterministic)
     settings = propagation_options.settings_from(vars(args))
     for shot in shots:
