@@ -54,3 +54,20 @@ def ensure_group_node(tree: bpy.types.NodeTree, group: bpy.types.NodeTree) -> bp
     node.node_tree = group
     node.label = group.name
     return node
+
+
+def new_mask_node(tree: bpy.types.NodeTree, mask: bpy.types.Mask, width: int, height: int) -> bpy.types.Node:
+    """A Mask node drawing `mask` at `width` x `height`, so its output lines up with plate-sized images.
+
+    The scene's size would do only when the render resolution equals the clip's. Blender 5.0 takes the size as
+    input sockets (4.5 has both), earlier versions as node properties.
+    """
+    node = tree.nodes.new("CompositorNodeMask")
+    node.mask = mask
+    if "Size Source" in node.inputs:
+        node.inputs["Size Source"].default_value = "Fixed"
+        node.inputs["Size X"].default_value, node.inputs["Size Y"].default_value = width, height
+    else:
+        node.size_source = "FIXED"
+        node.size_x, node.size_y = width, height
+    return node

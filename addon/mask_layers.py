@@ -8,6 +8,10 @@ the previous evaluation: after ``frame_set`` the handles lag one frame behind th
 both on the original and the evaluated mask), which bent the outline of a moving shape. Keys are LINEAR
 F-curves on ``co``, ``handle_left`` and ``handle_right`` of ``layers["<name>"].splines[i].points[j]``, editable
 in the Graph Editor and grouped per object as "obj<id>".
+
+A layer of results is named after the object's drawn layer plus ``RESULT_SUFFIX`` ("hero" -> "hero (propagated)"),
+in the result Mask as in the artist's own: written into the artist's Mask it sits beside the drawn layer and never
+replaces it, and the suffix is how the add-on tells results from objects to propagate.
 """
 
 from __future__ import annotations
@@ -23,6 +27,17 @@ from .animation import fcurves_of
 
 _LINEAR = 1  # Keyframe.interpolation enum value
 _KEYED = ("co", "handle_left", "handle_right")
+RESULT_SUFFIX = " (propagated)"
+
+
+def result_layer_name(object_name: str) -> str:
+    """The name of the layer that holds the results of the object drawn in layer ``object_name``."""
+    return object_name + RESULT_SUFFIX
+
+
+def is_result_layer(layer_name: str) -> bool:
+    """Whether a layer holds results (and so is no object to propagate)."""
+    return layer_name.endswith(RESULT_SUFFIX)
 
 
 def write_object_layer(

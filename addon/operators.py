@@ -1,22 +1,123 @@
-"""Operators: each reads the context, calls a plain function (`connection`, `propagate`) and reports.
+"""Operators: each reads the context, calls plain functions (`connection`, `local_engine`, `propagate`) and reports.
 
-Propagate is modal: a 0.1 s timer polls the run, so Blender stays responsive while the engine works. At most
-one run is active at a time; the Cancel button and Esc both stop it.
+Test Connection and Propagate are modal when pressed in the UI: a 0.1 s timer first waits for a local engine the
+preferences ask for, then polls the run, so Blender stays responsive while the engine loads its model and works.
+Called from a script (`execute`) they wait instead. At most one run is active at a time; the Cancel button and
+Esc both stop it.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from dataclasses import dataclass, replace
+
 import bpy
 
-from . import preferences, propagate
-from .session import RunFailed
+from . import engine_status, local_engine, preferences, propagate, targets
+from .session import Engine, Progress, RunFailed
 
 TIMER_STEP = 0.1  # seconds between polls: often enough for a smooth progress bar, cheap when idle
-_active: propagate.Job | None = None  # the run in progress, for the Cancel button and the panel
 
 
-class MASKPROP_OT_test_connection(bpy.types.Operator):
-    """Check that the engine answers at the address in the preferences"""
+@dataclass
+class ActiveRun:
+    """The run in progress as the panel shows it and Cancel stops it: first the local engine starting, then the job."""
+
+    job: propagate.Job | None = None
+    stopping: bool = False  # Cancel was pressed before the job started
+
+    @property
+    def progress(self) -> Progress:
+        return self.job.progress if self.job is not None else Progress(0, 0, "running", "Starting the local engine")
+
+    def cancel(self) -> None:
+        """Ask the engine to stop between frames, or give up waiting for the local engine (which goes on starting)."""
+        if self.job is not None:
+            self.job.run.cancel()
+        else:
+            self.stopping = True
+
+
+_active: ActiveRun | None = None
+
+
+def active_run() -> ActiveRun | None:
+    """The run in progress, if any; the panel shows its progress."""
+    return _active
+
+
+class _ReachesEngine:
+    """For operators that talk to the engine: start a local one first when the preferences say so.
+
+    `_reach` starts it or finds it running; then `_engine_ready` each tick, or `_wait_for_engine` once from a
+    script, until it serves; `_engine` is where to talk to afterwards.
+    """
+
+    _local: local_engine.LocalEngine | None = None
+    _timer = None
+
+    def _reach(self, context: bpy.types.Context, roots: frozenset[str] = frozenset()) -> bool:
+        """False (reported) when the preferences ask for a local engine that cannot be started."""
+        prefs = preferences.get(context)
+        self._local = None
+        if not prefs.start_local_engine:
+            return True
+        python, checkpoint = bpy.path.abspath(prefs.python_path), bpy.path.abspath(prefs.checkpoint_path)
+        try:
+            self._local = local_engine.ensure(
+                local_engine.LocalEngineSpec(python, checkpoint, prefs.engine_address, roots)
+            )
+        except local_engine.LocalEngineError as error:
+            return self._engine_failed(error.message)
+        if self._local is not None and not self._local.endpoint:
+            engine_status.record("starting", f"Starting the local engine (log: {self._local.log_path})")
+        return True
+
+    def _engine_ready(self) -> bool | None:
+        """True once there is nothing to wait for, False while the local engine loads, None if it failed (reported)."""
+        if self._local is None:
+            return True
+        try:
+            ready = self._local.poll()
+        except local_engine.LocalEngineError as error:
+            self._engine_failed(error.message)
+            return None
+        if ready and engine_status.current().state == "starting":
+            engine_status.record("connected", f"Local engine serving at {self._local.endpoint}")
+        return ready
+
+    def _wait_for_engine(self) -> bool:
+        """`_engine_ready` for scripts: block until the local engine serves (at most its start timeout)."""
+        if self._local is not None:
+            try:
+                self._local.wait()
+            except local_engine.LocalEngineError as error:
+                return self._engine_failed(error.message)
+        return self._engine_ready() is True
+
+    def _engine(self, context: bpy.types.Context) -> Engine:
+        engine = propagate.engine_from_preferences(preferences.get(context))
+        return engine if self._local is None else replace(engine, address=self._local.endpoint)
+
+    def _engine_failed(self, message: str) -> bool:
+        engine_status.record("failed", message)
+        self.report({"ERROR"}, message)
+        return False
+
+    def _start_timer(self, context: bpy.types.Context) -> None:
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_STEP, window=context.window)
+        wm.modal_handler_add(self)
+
+    def _stop_timer(self, context: bpy.types.Context) -> None:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+
+
+class MASKPROP_OT_test_connection(_ReachesEngine, bpy.types.Operator):
+    """Check that the engine answers at the address in the preferences, starting a local one if they say so"""
 
     bl_idname = "maskprop.test_connection"
     bl_label = "Test Connection"
@@ -29,45 +130,60 @@ class MASKPROP_OT_test_connection(bpy.types.Operator):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from .connection import ConnectionFailed, KeyFiles, check_connection  # loads pyzmq only when used
-
-        prefs = preferences.get(context)
-        keys = KeyFiles(bpy.path.abspath(prefs.server_public_key_file), bpy.path.abspath(prefs.client_secret_key_file))
-        try:
-            message = check_connection(prefs.engine_address, keys, prefs.timeout)
-        except ConnectionFailed as failure:
-            self.report({"ERROR"}, failure.message)
+        if not (self._reach(context) and self._wait_for_engine()):
             return {"CANCELLED"}
+        return self._check(context)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if not self._reach(context):
+            return {"CANCELLED"}
+        ready = self._engine_ready()
+        if ready is not False:
+            return self._check(context) if ready else {"CANCELLED"}
+        self._start_timer(context)
+        _redraw_panels(context)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if event.type == "ESC":
+            self._stop_timer(context)
+            engine_status.record("unknown", "Stopped waiting for the local engine")
+            _redraw_panels(context)
+            return {"CANCELLED"}
+        if event.type != "TIMER" or (ready := self._engine_ready()) is False:
+            return {"PASS_THROUGH"}
+        self._stop_timer(context)
+        _redraw_panels(context)
+        return self._check(context) if ready else {"CANCELLED"}
+
+    def _check(self, context: bpy.types.Context) -> set[str]:
+        from .connection import ConnectionFailed, check_connection  # loads pyzmq only when used
+
+        engine = self._engine(context)
+        try:
+            message = check_connection(engine.address, engine.keys, engine.timeout)
+        except ConnectionFailed as failure:
+            self._engine_failed(failure.message)
+            return {"CANCELLED"}
+        engine_status.record("connected", message)
         self.report({"INFO"}, message)
+        _redraw_panels(context)
         return {"FINISHED"}
 
 
-def active_job() -> propagate.Job | None:
-    """The run in progress, if any; the panel shows its progress."""
-    return _active
-
-
-def _mask_and_clip(context: bpy.types.Context) -> tuple[bpy.types.Mask | None, bpy.types.MovieClip | None]:
-    space = context.space_data
-    if getattr(space, "type", "") != "CLIP_EDITOR":
-        return None, None
-    return space.mask, space.clip
-
-
-class MASKPROP_OT_propagate(bpy.types.Operator):
-    """Propagate the layers of the active mask from the current frame over the clip"""
+class MASKPROP_OT_propagate(_ReachesEngine, bpy.types.Operator):
+    """Propagate the layers of the mask from the current frame over the clip"""
 
     bl_idname = "maskprop.propagate"
     bl_label = "Propagate"
 
-    _timer = None
-    _job: propagate.Job | None = None
+    _run: ActiveRun | None = None
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        mask, clip = _mask_and_clip(context)
-        if mask is None or clip is None:
-            cls.poll_message_set("Open a clip and a mask in the Movie Clip Editor")
+        found = targets.from_context(context)
+        if isinstance(found, str):
+            cls.poll_message_set(found)
             return False
         if _active is not None:
             cls.poll_message_set("A propagation is already running")
@@ -77,50 +193,42 @@ class MASKPROP_OT_propagate(bpy.types.Operator):
             return False
         return True
 
-    def _start(self, context: bpy.types.Context) -> bool:
-        global _active
-        mask, clip = _mask_and_clip(context)
-        prefs = preferences.get(context)
-        engine = propagate.engine_from_preferences(prefs)
-        try:
-            self._job = propagate.start_run(context.scene, clip, mask, engine, prefs.frame_transport == "STREAM")
-        except (ValueError, RunFailed) as error:
-            self.report({"ERROR"}, getattr(error, "message", str(error)))
-            return False
-        _active = self._job
-        return True
-
     def execute(self, context: bpy.types.Context) -> set[str]:
-        """The blocking path, for scripts: poll until the run ends."""
-        import time
-
-        if not self._start(context):
+        """The blocking path, for scripts: wait for the engine, then poll until the run ends."""
+        if not self._begin(context):
             return {"CANCELLED"}
         try:
-            while not (progress := propagate.step(self._job)).finished:
+            if not (self._wait_for_engine() and self._start_job(context)):
+                return {"CANCELLED"}
+            while not (progress := propagate.step(self._run.job)).finished:
                 time.sleep(TIMER_STEP)
         finally:
             self._end(context)
         return self._report(progress)
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if not self._start(context):
+        if not self._begin(context):
             return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(TIMER_STEP, window=context.window)
-        wm.progress_begin(0, 100)
-        wm.modal_handler_add(self)
+        ready = self._engine_ready()
+        if ready is None or (ready and not self._start_job(context)):
+            self._end(context)
+            return {"CANCELLED"}
+        self._start_timer(context)
+        context.window_manager.progress_begin(0, 100)
+        _redraw_panels(context)
         return {"RUNNING_MODAL"}
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         if event.type == "ESC":
-            self._job.run.cancel()
+            self._run.cancel()
             return {"RUNNING_MODAL"}  # the engine stops between frames; the next tick sees it
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        progress = propagate.step(self._job)
+        if self._run.job is None:
+            return self._wait_tick(context)
+        progress = propagate.step(self._run.job)
         context.window_manager.progress_update(100 * progress.done // max(progress.total, 1))
-        _redraw_clip_editors(context)
+        _redraw_panels(context)
         if not progress.finished:
             return {"PASS_THROUGH"}
         self._end(context)
@@ -128,17 +236,57 @@ class MASKPROP_OT_propagate(bpy.types.Operator):
 
     def cancel(self, context: bpy.types.Context) -> None:
         """Blender calls this when the window closes mid-run."""
-        self._job.run.cancel()
-        self._job.run.close()
+        if self._run.job is not None:
+            self._run.job.run.cancel()
+            self._run.job.run.close()
         self._end(context)
+
+    def _begin(self, context: bpy.types.Context) -> bool:
+        """Take the mask and clip now, since a later tick's context may be another editor; then reach the engine."""
+        global _active
+        self._scene = context.scene
+        self._mask, self._clip = targets.from_context(context)  # the poll made sure there are both
+        self._stream = preferences.get(context).frame_transport == "STREAM"
+        plates = frozenset() if self._stream else frozenset({os.path.dirname(bpy.path.abspath(self._clip.filepath))})
+        if not self._reach(context, plates):
+            return False
+        _active = self._run = ActiveRun()
+        return True
+
+    def _wait_tick(self, context: bpy.types.Context) -> set[str]:
+        """A tick before the run started: give up if cancelled, else start it once the local engine serves."""
+        if self._run.stopping:
+            self._end(context)
+            self.report({"WARNING"}, "Cancelled before the local engine was ready; it goes on starting")
+            return {"CANCELLED"}
+        ready = self._engine_ready()
+        _redraw_panels(context)
+        if ready is False:
+            return {"PASS_THROUGH"}
+        if ready is None or not self._start_job(context):
+            self._end(context)
+            return {"CANCELLED"}
+        return {"PASS_THROUGH"}
+
+    def _start_job(self, context: bpy.types.Context) -> bool:
+        """False (reported) when the inputs are wrong or the engine did not take the run; the panel shows the latter."""
+        try:
+            engine = self._engine(context)
+            self._run.job = propagate.start_run(self._scene, self._clip, self._mask, engine, self._stream)
+        except RunFailed as failure:
+            return self._engine_failed(failure.message)
+        except ValueError as error:
+            self.report({"ERROR"}, str(error))
+            return False
+        return True
 
     def _end(self, context: bpy.types.Context) -> None:
         global _active
         _active = None
         if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
+            self._stop_timer(context)
             context.window_manager.progress_end()
-            self._timer = None
+        _redraw_panels(context)
 
     def _report(self, progress: propagate.Progress) -> set[str]:
         if progress.status == "done":
@@ -148,10 +296,12 @@ class MASKPROP_OT_propagate(bpy.types.Operator):
         return {"CANCELLED"}
 
 
-def _redraw_clip_editors(context: bpy.types.Context) -> None:
-    for area in context.screen.areas if context.screen else ():
-        if area.type == "CLIP_EDITOR":
-            area.tag_redraw()
+def _redraw_panels(context: bpy.types.Context) -> None:
+    """Redraw every editor that can show the panel, in every window, and the Preferences (Test Connection)."""
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type in (*targets.PANEL_EDITORS, "PREFERENCES"):
+                area.tag_redraw()
 
 
 class MASKPROP_OT_cancel(bpy.types.Operator):
@@ -165,7 +315,7 @@ class MASKPROP_OT_cancel(bpy.types.Operator):
         return _active is not None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        _active.run.cancel()
+        _active.cancel()
         return {"FINISHED"}
 
 

@@ -1,31 +1,41 @@
-"""The "Propagate" sidebar panel of the Movie Clip Editor in Mask mode; it only draws properties and operators."""
+"""The "Propagate" sidebar panel, drawn by one function in the three editors where an artist works on a mask.
+
+The Movie Clip Editor and the Image Editor (both in Mask mode) and the compositor get the same panel; what
+differs is only where the mask and the clip come from (`targets`), and the panel offers the scene's choice
+for whatever the editor does not provide. It only draws properties and operators.
+"""
 
 from __future__ import annotations
 
 import bpy
 
-from . import operators, propagate
+from . import engine_status, operators, propagate, targets
+
+STATUS_ICONS = {"unknown": "QUESTION", "starting": "SORTTIME", "connected": "CHECKMARK", "failed": "ERROR"}
 
 
-class MASKPROP_PT_propagate(bpy.types.Panel):
+class _PropagatePanel:
+    """What the three panels share; each subclass only names its editor."""
+
     bl_label = "Propagate Mask"
-    bl_space_type = "CLIP_EDITOR"
     bl_region_type = "UI"
     bl_category = "Propagate"
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        space = context.space_data
-        return space.mode == "MASK" and space.clip is not None
+        return targets.panel_shown(context.space_data)
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         settings = context.scene.maskprop
-        layout.operator("maskprop.test_connection", icon="LINKED")
-        mask = context.space_data.mask
-        if mask is None:
-            layout.label(text="Choose or create a mask", icon="INFO")
+        _draw_engine(layout)
+        for name in targets.scene_choices(context.space_data.type):
+            layout.prop(context.scene, name)
+        found = targets.from_context(context)
+        if isinstance(found, str):
+            layout.label(text=found, icon="INFO")
             return
+        mask, _ = found
         _draw_objects(layout.box(), mask, settings)
         column = layout.column(align=True)
         column.label(text=f"Keyframe: {context.scene.frame_current}")
@@ -37,21 +47,31 @@ class MASKPROP_PT_propagate(bpy.types.Panel):
         column.prop(settings, "direction", expand=True)
         column.prop(settings, "reader")
         column.prop(settings, "max_size")
+        column.prop(settings, "write_into_mask")
         _draw_run(layout, settings)
+
+
+def _draw_engine(layout: bpy.types.UILayout) -> None:
+    status = engine_status.current()
+    layout.label(text=status.text, icon=STATUS_ICONS[status.state])
+    layout.operator("maskprop.test_connection", icon="LINKED")
 
 
 def _draw_objects(layout: bpy.types.UILayout, mask: bpy.types.Mask, settings: propagate.MASKPROP_settings) -> None:
     layout.label(text="Objects")
-    for object_id, layer in enumerate(mask.layers, start=1):
+    objects = propagate.object_layers(mask.layers)
+    if not objects:
+        layout.label(text="Draw one mask layer per object", icon="INFO")
+    for object_id, layer in objects:
         enabled = propagate.object_enabled(settings, layer.name)
         icon = "CHECKBOX_HLT" if enabled else "CHECKBOX_DEHLT"
         layout.operator("maskprop.toggle_object", text=f"{object_id}: {layer.name}", icon=icon).layer = layer.name
 
 
 def _draw_run(layout: bpy.types.UILayout, settings: propagate.MASKPROP_settings) -> None:
-    job = operators.active_job()
-    if job is not None:
-        progress = job.progress
+    run = operators.active_run()
+    if run is not None:
+        progress = run.progress
         row = layout.row(align=True)
         row.progress(factor=progress.done / max(progress.total, 1), type="BAR", text=progress.message)
         row.operator("maskprop.cancel", text="", icon="CANCEL")
@@ -66,5 +86,17 @@ def _draw_run(layout: bpy.types.UILayout, settings: propagate.MASKPROP_settings)
     row.operator("maskprop.jump_review", text="Next", icon="TRIA_RIGHT").previous = False
 
 
-classes = (MASKPROP_PT_propagate,)
+class MASKPROP_PT_propagate(_PropagatePanel, bpy.types.Panel):
+    bl_space_type = "CLIP_EDITOR"
+
+
+class MASKPROP_PT_propagate_image(_PropagatePanel, bpy.types.Panel):
+    bl_space_type = "IMAGE_EDITOR"
+
+
+class MASKPROP_PT_propagate_compositor(_PropagatePanel, bpy.types.Panel):
+    bl_space_type = "NODE_EDITOR"
+
+
+classes = (MASKPROP_PT_propagate, MASKPROP_PT_propagate_image, MASKPROP_PT_propagate_compositor)
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -55,7 +55,7 @@ class MASKPROP_preferences(bpy.types.AddonPreferences):
     )
     checkpoint_path: StringProperty(
         name="Checkpoint",
-        description="The model weights the local engine loads",
+        description="The model weights the local engine loads; empty lets the engine find its own",
         subtype="FILE_PATH",
     )
 

@@ -1,36 +1,36 @@
 """The work behind the Propagate panel: gather a run's inputs from Blender, store its results, import them.
 
 Operators and panels only call these functions, and the tests call them directly, since timers and modal
-handlers do not run in the `bpy` module. The engine sends results over the connection; `ResultSink` writes
-them into a cache folder in the engine's own output layout (16-bit PNG mattes and `confidence.json`), so the
-tested `results_import.import_results` brings them in and the files outlive the session.
+handlers do not run in the `bpy` module. The engine sends results over the connection; `ResultSink` keeps
+them in the clip's cache folder (`result_cache`: 16-bit PNG mattes, `confidence.json`, traced outlines), merged
+with the results of earlier runs, then brings the whole folder in: the mattes and confidence through
+`results_import.import_results`, the outlines as one animated layer per object through `mask_layers`. So a
+re-propagation over part of the shot replaces that part and keeps the rest, and the files outlive the session.
 
 Frame numbers: the clip's frame 1 shows on scene frame `clip.frame_start`, and shot index `i` is clip frame
-`i + 1`; matte files are named after clip frames. Object `i + 1` is mask layer `i`, so ids stay put when a
-layer is disabled.
+`i + 1`; matte files are named after clip frames. Object `i + 1` is the mask's layer `i` counting drawn layers
+only (result layers written into the mask are not objects), so ids stay put when a layer is disabled.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import struct
 import tempfile
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import bpy
 import numpy as np
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import mask_data, raster, results_import
+from . import mask_data, mask_layers, raster, result_cache, results_import
 from .session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, Settings, Shot
 
 CACHE_DIR = "maskprop_cache"  # next to the .blend file, or in the temporary folder for an unsaved file
+RESULT_MASK_SUFFIX = " propagated"  # the result Mask of "Shot" is "Shot propagated"
 
 DIRECTIONS = [
     ("both", "Both", "Propagate forward and backward from the keyframe"),
@@ -76,6 +76,14 @@ class MASKPROP_settings(bpy.types.PropertyGroup):
         min=0.0,
         max=1.0,
         update=_threshold_changed,
+    )
+    write_into_mask: BoolProperty(
+        name="Into This Mask",
+        description=(
+            "Add the propagated layers to this Mask, beside the drawn layers (which then stop rendering), "
+            "instead of to a separate Mask named after it"
+        ),
+        default=False,
     )
     objects: CollectionProperty(type=MASKPROP_object)
     result_folder: StringProperty(name="Results", description="Cache folder of the last imported run")
@@ -148,6 +156,15 @@ def _image_reader(pattern: str, first_number: int) -> Callable[[int], np.ndarray
     return read
 
 
+Layer = TypeVar("Layer")
+
+
+def object_layers(layers: Iterable[Layer]) -> list[tuple[int, Layer]]:
+    """The layers that are objects, with their ids: layers of results written into the mask are skipped."""
+    drawn = [layer for layer in layers if not mask_layers.is_result_layer(layer.name)]
+    return list(enumerate(drawn, start=1))
+
+
 def keyframe_labels(
     mask: bpy.types.Mask, scene: bpy.types.Scene, frame: int, width: int, height: int, enabled: Callable[[str], bool]
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -156,10 +173,10 @@ def keyframe_labels(
     Only enabled layers are drawn, each with id `index + 1`, so a switched-off layer neither propagates nor
     hides the layers below it.
     """
-    layers = mask_data.mask_layers_at(mask, frame, scene)
+    layers = object_layers(mask_data.mask_layers_at(mask, frame, scene))
     labels = np.zeros((height, width), np.uint8)
     objects = []
-    for object_id, layer in enumerate(layers, start=1):
+    for object_id, layer in layers:
         if object_id > 255:
             raise ValueError("A mask with more than 255 layers cannot be propagated")
         if enabled(layer.name):
@@ -185,66 +202,77 @@ def cache_folder(clip: bpy.types.MovieClip) -> Path:
 # --- results ------------------------------------------------------------------------------------------------
 
 
-def write_png16(path: Path, image: np.ndarray) -> None:
-    """Write a uint16 (height, width) image as a greyscale 16-bit PNG; Blender has no OpenCV to do it.
+def result_mask(mask: bpy.types.Mask) -> bpy.types.Mask:
+    """The Mask that holds the results of `mask`'s objects, found by name and created the first time."""
+    name = mask.name + RESULT_MASK_SUFFIX
+    return bpy.data.masks.get(name) or bpy.data.masks.new(name)
 
-    Written to a temporary name first, so a reader never sees half a file.
+
+def write_result_layers(target: bpy.types.Mask, folder: Path, names: Mapping[int, str], first_frame: int) -> list[int]:
+    """Rebuild each object's result layer in `target` from all the outlines in `folder`; returns the object ids.
+
+    The layers are rebuilt over the whole shot rather than patched, because matching parts and aligning start
+    points runs frame to frame: a replaced stretch must join the kept frames around it.
     """
-    height, width = image.shape
-    rows = np.ascontiguousarray(image, dtype=">u2").view(np.uint8).reshape(height, 2 * width)
-    raw = np.hstack([np.zeros((height, 1), np.uint8), rows]).tobytes()  # filter type 0 before every row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-
-
-def frame_name(index: int) -> str:
-    """Matte files are named after the clip frame number (1-based), which artists see in the clip editor."""
-    return f"{index + 1:05d}"
+    written = []
+    for object_id, traced in result_cache.read_contours(folder).items():
+        frames = {first_frame + index: polygons for index, polygons in traced.frames.items()}
+        name = mask_layers.result_layer_name(names.get(object_id, f"obj{object_id}"))
+        mask_layers.write_object_layer(target, object_id, name, frames, traced.width, traced.height)
+        written.append(object_id)
+    return written
 
 
 @dataclass
 class ResultSink:
-    """Receives each result of a run (`__call__`) and imports them all at the end (`finish`)."""
+    """Receives each result of a run (`__call__`); once it is done, merges and imports them (`finish`)."""
 
     folder: Path
     scene: bpy.types.Scene
     mask: bpy.types.Mask
     first_frame: int  # scene frame of shot frame 0
-    object_names: dict[int, str]
+    size: tuple[int, int]  # the plate's width and height, which the outlines are measured in
     rows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # shot frame -> confidence of its objects
+    contours: dict[int, dict[int, list[result_cache.Polygon]]] = field(default_factory=dict)  # id -> frame -> ...
     summary: results_import.ImportSummary | None = None
 
     def __call__(self, result: Any) -> None:
-        """Write each object's 16-bit matte and keep its confidence row; runs on the main thread, per result."""
+        """Stage each object's 16-bit matte and keep its confidence and outlines; runs on the main thread."""
+        traced = result_cache.traced_polygons(result)
         for entry, matte in zip(result.objects, result.mattes, strict=True):
-            folder = self.folder / "mattes" / f"obj{entry.id}"
-            folder.mkdir(parents=True, exist_ok=True)
-            write_png16(folder / f"{frame_name(result.frame)}.png", np.asarray(matte, np.uint16))
+            result_cache.stage_matte(self.folder, entry.id, result.frame, matte)
+            self.contours.setdefault(entry.id, {})[result.frame] = traced[entry.id]
         self.rows[result.frame] = [
             {"id": e.id, "confidence": float(e.confidence), "lost": bool(e.lost), "area": int(e.area)}
             for e in result.objects
         ]
 
     def finish(self, threshold: float) -> results_import.ImportSummary:
-        """Write `confidence.json` in the engine's format and import the folder into the scene."""
-        frames = [{"frame": i, "name": frame_name(i), "objects": objects} for i, objects in sorted(self.rows.items())]
-        document = {"format": results_import.CONFIDENCE_FORMAT, "version": results_import.CONFIDENCE_VERSION}
-        text = json.dumps({**document, "frames": frames})
-        (self.folder / results_import.CONFIDENCE_FILE).write_text(text, encoding="utf-8")
-        self.summary = results_import.import_results(
-            self.scene, self.mask, self.folder, threshold, self.first_frame, self.object_names
-        )
+        """Merge the run into the cache folder, then import the folder: the shot's results, not only this run's.
+
+        The layers go to the result Mask, or into the artist's Mask with "Into This Mask"; there the drawn
+        layers of the objects that have results stop rendering, so a Mask node on it draws the results alone.
+        The confidence stays on the artist's Mask either way.
+        """
+        result_cache.commit(self.folder, self.rows, self.contours, *self.size)
         settings = self.scene.maskprop
+        target = self.mask if settings.write_into_mask else result_mask(self.mask)
+        names = {object_id: layer.name for object_id, layer in object_layers(self.mask.layers)}
+        written = write_result_layers(target, self.folder, names, self.first_frame)
+        if target == self.mask:
+            for object_id, layer in object_layers(self.mask.layers):
+                if object_id in written:
+                    layer.hide_render = True
+        self.summary = results_import.import_results(
+            self.scene, self.mask, self.folder, threshold, self.first_frame, names, vector_mask=target
+        )
         settings.result_folder, settings.result_mask = str(self.folder), self.mask.name
         settings.result_first_frame = self.first_frame
         return self.summary
+
+    def discard(self) -> None:
+        """Forget a run that will not be finished; the earlier results in the folder stay as they were."""
+        result_cache.discard_staged(self.folder)
 
 
 # --- a run --------------------------------------------------------------------------------------------------
@@ -264,8 +292,8 @@ def start_run(
 ) -> Job:
     """Start propagating `mask` at the current frame over the panel's range; raises ValueError or RunFailed.
 
-    Nothing in the scene changes until the run is done and `step` imports it, so a failed or cancelled run
-    leaves the scene as it was.
+    Nothing in the scene or among the earlier results changes until the run is done and `step` merges and
+    imports it, so a failed or cancelled run leaves both as they were.
     """
     settings = scene.maskprop
     shot = shot_from_clip(clip, stream)
@@ -286,8 +314,11 @@ def start_run(
     if not first <= key_index <= last:
         raise ValueError(f"The keyframe {keyframe} must lie inside the range to propagate")
     shot = Shot(shot.frame_count, shot.width, shot.height, objects, shot.frames, shot.name)
-    sink = ResultSink(cache_folder(clip), scene, mask, clip.frame_start, dict(objects))
-    options = Settings(first, last, settings.direction, settings.reader, settings.max_size)
+    folder = cache_folder(clip)
+    result_cache.check_mergeable(folder, shot.width, shot.height)
+    result_cache.discard_staged(folder)  # what a crashed run may have left
+    sink = ResultSink(folder, scene, mask, clip.frame_start, (shot.width, shot.height))
+    options = Settings(first, last, settings.direction, settings.reader, settings.max_size, contours=True)
     run = PropagationRun(engine, shot, {key_index: labels}, options, sink)
     run.start()
     return Job(run, sink)
@@ -300,14 +331,16 @@ def _clip_end(clip: bpy.types.MovieClip) -> int:
 def step(job: Job) -> Progress:
     """One timer tick: store what arrived; once the run is done, close it and import its results.
 
-    A cancelled or failed run is closed without importing, so the scene never holds half a run; the mattes
-    it wrote stay in the cache folder.
+    A cancelled or failed run is closed and its mattes dropped without importing, so neither the scene nor
+    the cache folder ever holds half a run.
     """
     progress = job.progress = job.run.poll()
     if progress.finished:
         job.run.close()
         if progress.status == "done":
             job.sink.finish(job.sink.scene.maskprop.threshold)
+        else:
+            job.sink.discard()
     return progress
 
 

@@ -6,7 +6,9 @@ The engine writes (see `engine.shot_output`)::
     OUT/confidence.json                                                  per frame and object: confidence, lost
 
 Shot frame `i` lands on scene frame `first_frame + i`. The mattes stay the truth: each object's files become
-one Non-Color image sequence, and the node group "Propagated mask" exposes one output per object. Confidence
+one Non-Color image sequence, and the node group "Propagated mask" exposes one output per object. Given a Mask
+that holds the objects' animated layers, the group gets one more output, named after that Mask, from a Mask node
+on it: a Mask node draws a whole Mask, never one layer, so the per-object outputs stay the mattes. Confidence
 becomes animated custom properties of the Mask (Graph Editor) plus timeline markers on the frames to review.
 
 Everything written here is found again by name (images "maskprop obj<id>", the group, markers starting with
@@ -45,6 +47,14 @@ class ConfidenceRow(NamedTuple):
     object_id: int
     confidence: float
     lost: bool
+
+
+class MatteSequence(NamedTuple):
+    """One object's mattes as the compositor shows them: the group output's name, the image and its frames."""
+
+    name: str
+    image: bpy.types.Image
+    frames: range  # scene frames from its first file to its last
 
 
 @dataclass(frozen=True)
@@ -125,23 +135,30 @@ def load_matte_sequence(folder: Path, object_id: int, first_name: str) -> bpy.ty
 
 
 def build_result_group(
-    scene: bpy.types.Scene, objects: list[tuple[int, str, bpy.types.Image]], frames: range
+    scene: bpy.types.Scene, sequences: list[MatteSequence], vector_mask: bpy.types.Mask | None = None
 ) -> bpy.types.NodeTree:
     """The node group "Propagated mask" with one output per object, placed in the scene's compositor.
 
     Inside, each object's matte sequence feeds the output named after it, timed so that the sequence's first
-    file shows on `frames.start`. Outputs from a Mask node for the vector mask layers belong beside these.
+    file shows on the first of its frames. With `vector_mask`, a last output named after it comes from a Mask
+    node drawing it at the mattes' size. Outputs are linked by position, since an object may share a name with
+    the Mask.
     """
-    group = compositor.ensure_group(GROUP_NAME, [name for _, name, _ in objects])
+    names = [sequence.name for sequence in sequences]
+    group = compositor.ensure_group(GROUP_NAME, names if vector_mask is None else [*names, vector_mask.name])
     output = group.nodes.new("NodeGroupOutput")
     output.location = (300.0, 0.0)
-    for row, (_, name, image) in enumerate(objects):
+    for row, (name, image, frames) in enumerate(sequences):
         node = group.nodes.new("CompositorNodeImage")
         node.image, node.label, node.location = image, name, (0.0, -300.0 * row)
         node.frame_start, node.frame_duration = frames.start, len(frames)
         node.frame_offset = file_number(Path(image.filepath).stem) - 1
         node.use_auto_refresh = True
-        group.links.new(node.outputs["Image"], output.inputs[name])
+        group.links.new(node.outputs["Image"], output.inputs[row])
+    if vector_mask is not None:
+        node = compositor.new_mask_node(group, vector_mask, *sequences[0].image.size)
+        node.location = (0.0, -300.0 * len(sequences))
+        group.links.new(node.outputs["Mask"], output.inputs[len(sequences)])
     compositor.ensure_group_node(compositor.ensure_compositor_tree(scene), group)
     return group
 
@@ -174,10 +191,13 @@ def import_results(
     threshold: float,
     first_frame: int | None = None,
     object_names: Mapping[int, str] | None = None,
+    vector_mask: bpy.types.Mask | None = None,
 ) -> ImportSummary:
     """Import the engine output folder `out_folder`; shot frame 0 goes to `first_frame` (scene start by default).
 
-    Objects are named `object_names[id]` in the node group, "obj<id>" when absent.
+    Objects are named `object_names[id]` in the node group, "obj<id>" when absent. Each object's sequence
+    spans the frames that object has rows for, which differ when runs with other objects were merged.
+    `vector_mask`, when given, is wired into the group beside the mattes (see `build_result_group`).
     """
     folder = Path(out_folder)
     start = scene.frame_start if first_frame is None else first_frame
@@ -186,12 +206,17 @@ def import_results(
         raise ValueError(f"{folder / CONFIDENCE_FILE} holds no frames")
     object_ids = tuple(sorted({row.object_id for row in rows}))
     names = {**{i: f"obj{i}" for i in object_ids}, **(object_names or {})}
-    first_name = rows[0].name
-    objects = [(i, names[i], load_matte_sequence(folder, i, first_name)) for i in object_ids]
-    frames = range(rows[0].frame, rows[-1].frame + 1)
-    group = build_result_group(scene, objects, frames)
+    sequences = [_matte_sequence(folder, i, names[i], [row for row in rows if row.object_id == i]) for i in object_ids]
+    group = build_result_group(scene, sequences, vector_mask)
     review = key_confidence(scene, mask, rows, threshold)
-    return ImportSummary(frames, object_ids, tuple(image.name for _, _, image in objects), group.name, tuple(review))
+    frames = range(rows[0].frame, rows[-1].frame + 1)
+    images = tuple(sequence.image.name for sequence in sequences)
+    return ImportSummary(frames, object_ids, images, group.name, tuple(review))
+
+
+def _matte_sequence(folder: Path, object_id: int, name: str, rows: list[ConfidenceRow]) -> MatteSequence:
+    image = load_matte_sequence(folder, object_id, rows[0].name)
+    return MatteSequence(name, image, range(rows[0].frame, rows[-1].frame + 1))
 
 
 def _clear_confidence(scene: bpy.types.Scene, mask: bpy.types.Mask) -> None:

@@ -74,10 +74,10 @@ def register(repo_root: str) -> dict[str, Any]:
     """Register and unregister the repository's add-on twice and compare `bpy.types` before and after."""
     sys.path.insert(0, repo_root)
     import addon
-    from addon import operators, preferences
+    from addon import operators, panel, preferences
 
     before = set(dir(bpy.types))
-    classes = [*preferences.classes, *operators.classes]
+    classes = [*preferences.classes, *operators.classes, *panel.classes]
     registered = []
     for _ in range(2):
         addon.register()
@@ -88,6 +88,7 @@ def register(repo_root: str) -> dict[str, Any]:
         "left_registered": [cls.__name__ for cls in classes if cls.is_registered],
         "added_types": sorted(set(dir(bpy.types)) - before),
         "operator_left": hasattr(bpy.types, "MASKPROP_OT_test_connection"),
+        "scene_properties_left": [name for name in ("maskprop", "maskprop_mask") if hasattr(bpy.types.Scene, name)],
     }
 
 

@@ -52,4 +52,10 @@ def test_the_zip_installs_enables_and_imports_its_own_wheels_and_protocol(linux_
 
 def test_register_and_unregister_leave_nothing_behind():
     found = probe(["register", str(build_addon.ROOT)], dict(os.environ))
-    assert found == {"registered": [True, True], "left_registered": [], "added_types": [], "operator_left": False}
+    assert found == {
+        "registered": [True, True],
+        "left_registered": [],
+        "added_types": [],
+        "operator_left": False,
+        "scene_properties_left": [],
+    }

@@ -1,8 +1,9 @@
 """Contours to keyed mask splines: the numpy planning directly, the Mask layer in a child process.
 
-The child process writes a layer from three frames of contours (a moving square, a second part appearing on the
-second frame, a hole appearing on the third) twice, reads it back through ``mask_data`` at each frame and reports
-the layer's structure and its rasterised fill as JSON, so no Blender scene state leaks into other tests.
+The child process writes a layer from four frames of contours (a moving square, a second part appearing on the
+second frame, a hole appearing on the third, the object lost on the fourth) twice, reads it back through
+``mask_data`` at each frame and reports the layer's structure and its rasterised fill as JSON, so no Blender
+scene state leaks into other tests.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def rectangle(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
 
 
 def shot() -> dict[int, list[tuple[np.ndarray, bool]]]:
-    """Three scene frames: a square moving right; a bar appears on frame 11; a hole in the square on frame 12.
+    """Scene frames 10-13: a square moving right; a bar appears on 11; a hole in the square on 12; nothing on 13.
 
     Shapes are large next to the one-pixel anti-aliasing strip the Mask node adds along every outline.
     """
@@ -41,6 +42,7 @@ def shot() -> dict[int, list[tuple[np.ndarray, bool]]]:
             frames[frame].append((rectangle(220, 40 + 10 * index, 280, 200), False))
         if index == 2:
             frames[frame].append((rectangle(x + 30, 90, x + 70, 130), True))
+    frames[13] = []  # the engine lost the object: it traced nothing
     return frames
 
 
@@ -209,7 +211,7 @@ def test_every_point_and_handle_is_keyed_linearly_on_every_frame(written: dict) 
         for axis in (0, 1)
     }
     assert set(fcurves) == expected
-    assert all(keys == [[10.0, "LINEAR"], [11.0, "LINEAR"], [12.0, "LINEAR"]] for keys in fcurves.values())
+    assert all(keys == [[float(frame), "LINEAR"] for frame in (10, 11, 12, 13)] for keys in fcurves.values())
     assert written["groups"] == ["obj3"]
 
 
@@ -218,3 +220,7 @@ def test_layer_fills_the_traced_polygons_at_each_frame(written: dict, frame: int
     fill = np.array(written["fills"][str(frame)], dtype=bool)
 
     assert iou(fill, contour_fill(shot()[frame])) >= 0.95
+
+
+def test_layer_draws_nothing_where_the_object_is_lost(written: dict) -> None:
+    assert not np.array(written["fills"]["13"], dtype=bool).any()  # every spline collapsed to a point
