@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "batch": ("engine.commands.batch", "run a job file of shots for render farms (resumable)"),
     "serve": ("engine.commands.serve", "serve the engine over ZeroMQ to the Blender add-on and other clients"),
     "keygen": ("engine.commands.keygen", "write a CurveZMQ key pair for the server or a client"),
+    "train": ("engine.commands.train", "train or fine-tune a network (procedural clips, DAVIS videos, stills)"),
+    "clips": ("engine.commands.clips", "write procedural clips as a DAVIS-format folder (held-out test sets)"),
     "bench": ("engine.commands.bench", "benchmarks: per-frame time split and memory of the engine"),
     "info": ("engine.commands.info", "print the engine, protocol and library versions"),
 }

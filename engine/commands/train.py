@@ -1,0 +1,123 @@
+"""`maskprop train`: train or fine-tune a network on procedural clips, DAVIS-format videos or still images.
+
+docs/training.md walks through a studio's fine-tuning, from folder layout to evaluation. The run folder
+holds `checkpoints/` (`last.pth` and the newest step files), `loss.csv`, `validation.csv` and, with
+`--val-davis`, J&F tables per validation. `--resume RUN` continues an interrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.commands.propagation_options import READERS, non_negative, positive
+from engine.exit_codes import OK, run_reporting_errors
+
+if TYPE_CHECKING:
+    from engine.train.options import TrainOptions
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", type=Path, metavar="RUN", help="run folder for checkpoints and logs")
+    parser.add_argument("--resume", action="store_true", help="continue the run in RUN from its last checkpoint")
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data",
+        action="append",
+        metavar="SOURCE[@WEIGHT]",
+        help="'procedural', a DAVIS folder (JPEGImages/, Annotations/) or a stills folder (images/, masks/); "
+        "repeat to mix, weights default to 1 (default: procedural)",
+    )
+    data.add_argument("--frames", type=_at_least_two, default=6, help="frames per clip (default 6)")
+    data.add_argument("--size", type=size_argument, default=(384, 384), help="HxW of clips, multiples of 16 (384x384)")
+    data.add_argument("--max-objects", type=positive, default=2, help="objects per clip (default 2)")
+    data.add_argument("--hide-ramp", type=non_negative, default=0, help="steps to ramp Hide-and-Seek up (0: off)")
+    data.add_argument("--workers", type=non_negative, default=0, help="dataloader worker processes (default 0)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="small", help="configuration to train from scratch: afb-urr-r50, small, tiny")
+    model.add_argument("--init", type=Path, help="checkpoint to fine-tune from (its configuration is kept)")
+    model.add_argument("--reader", choices=tuple(READERS), default="global", help="memory reader to train with")
+    model.add_argument("--recurrent", action="store_true", help="memorise each frame's prediction, as inference does")
+    schedule = parser.add_argument_group("schedule")
+    schedule.add_argument("--steps", type=positive, help="optimiser steps in total (default 10000)")
+    schedule.add_argument("--clips-per-step", type=positive, default=4, help="clips per optimiser step (default 4)")
+    schedule.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default 1e-4)")
+    schedule.add_argument("--lr-step", type=positive, default=4000, help="halve the rate every N steps (4000)")
+    schedule.add_argument("--seed", type=int, default=0)
+    schedule.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    schedule.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="CUDA only")
+    output = parser.add_argument_group("checkpoints and validation")
+    output.add_argument("--save-every", type=positive, default=500, help="steps between checkpoints (500)")
+    output.add_argument("--keep", type=non_negative, default=3, help="step checkpoints kept besides last.pth (3)")
+    output.add_argument("--val-every", type=positive, default=500, help="steps between validations (500)")
+    output.add_argument("--val-clips", type=non_negative, default=16, help="held-out clips for the validation loss")
+    output.add_argument("--val-davis", type=Path, help="DAVIS folder scored with J&F at each validation")
+    output.add_argument("--val-max-size", type=non_negative, default=480, help="internal size for J&F runs (480)")
+    output.add_argument("--log-every", type=positive, default=10, help="steps between progress lines (10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_reporting_errors(lambda: _train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from engine.stop_request import StopRequest
+    from engine.train.trainer import resume_options, train
+
+    stop = StopRequest()
+    stop.install()
+    options = resume_options(args.out, args.steps) if args.resume else _options(args)
+    result = train(options, resume=args.resume, should_stop=stop)
+    print(f"trained {result.step} steps; checkpoint {result.checkpoint}", file=sys.stderr)
+    return stop.exit_code if stop() else OK
+
+
+def _options(args: argparse.Namespace) -> TrainOptions:
+    from engine.train.options import DataSpec, TrainOptions
+
+    if (args.out / "checkpoints").is_dir():
+        raise ValueError(f"{args.out} already holds a run: add --resume to continue it, or choose another folder")
+    return TrainOptions(
+        out=args.out,
+        data=tuple(DataSpec.parse(text) for text in args.data or ["procedural"]),
+        model=args.model,
+        init=args.init,
+        steps=args.steps or 10_000,
+        clips_per_step=args.clips_per_step,
+        frames=args.frames,
+        size=args.size,
+        max_objects=args.max_objects,
+        lr=args.lr,
+        lr_step=args.lr_step,
+        recurrent=args.recurrent,
+        reader=READERS[args.reader],
+        hide_ramp=args.hide_ramp,
+        seed=args.seed,
+        workers=args.workers,
+        device=args.device,
+        precision=args.precision,
+        save_every=args.save_every,
+        keep=args.keep,
+        val_every=args.val_every,
+        val_clips=args.val_clips,
+        val_davis=args.val_davis,
+        val_max_size=args.val_max_size,
+        log_every=args.log_every,
+    )
+
+
+def size_argument(text: str) -> tuple[int, int]:
+    height, _, width = text.lower().partition("x")
+    try:
+        return int(height), int(width or height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 384x384") from None
+
+
+def _at_least_two(text: str) -> int:
+    value = positive(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("a clip needs at least 2 frames: one to memorise, one to segment")
+    return value

@@ -1,0 +1,1 @@
+"""Training data and the training loop of `python -m engine train`."""
