@@ -33,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--frames", type=_at_least_two, default=6, help="frames per clip (default 6)")
     data.add_argument("--size", type=size_argument, default=(384, 384), help="HxW of clips, multiples of 16 (384x384)")
     data.add_argument("--max-objects", type=positive, default=2, help="objects per clip (default 2)")
+    data.add_argument("--max-skip", type=positive, help="video frames at most N apart, in order (default: anywhere)")
     data.add_argument("--hide-ramp", type=non_negative, default=0, help="steps to ramp Hide-and-Seek up (0: off)")
     data.add_argument("--workers", type=non_negative, default=0, help="dataloader worker processes (default 0)")
     model = parser.add_argument_group("model")
@@ -47,7 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     schedule.add_argument("--lr-step", type=positive, default=4000, help="halve the rate every N steps (4000)")
     schedule.add_argument("--seed", type=int, default=0)
     schedule.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    schedule.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="CUDA only")
+    schedule.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: mixed, CUDA only")
     output = parser.add_argument_group("checkpoints and validation")
     output.add_argument("--save-every", type=positive, default=500, help="steps between checkpoints (500)")
     output.add_argument("--keep", type=non_negative, default=3, help="step checkpoints kept besides last.pth (3)")
@@ -89,6 +90,7 @@ def _options(args: argparse.Namespace) -> TrainOptions:
         frames=args.frames,
         size=args.size,
         max_objects=args.max_objects,
+        max_skip=args.max_skip,
         lr=args.lr,
         lr_step=args.lr_step,
         recurrent=args.recurrent,

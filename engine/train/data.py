@@ -28,7 +28,7 @@ def _source(spec: DataSpec, options: TrainOptions) -> ClipSource:
         return ProceduralClips(options.frames, options.size, options.max_objects)
     folder = Path(spec.source).expanduser()
     if (folder / "JPEGImages").is_dir() and (folder / "Annotations").is_dir():
-        return DavisVideos(folder, options.frames, options.size, options.max_objects)
+        return DavisVideos(folder, options.frames, options.size, options.max_objects, options.max_skip)
     if (folder / "images").is_dir() and (folder / "masks").is_dir():
         return StaticImages(folder, options.frames, options.size, options.max_objects)
     raise ValueError(

@@ -50,6 +50,7 @@ class TrainOptions:
     frames: int = 6  # per clip: frame 0 is memorised, the rest segmented
     size: tuple[int, int] = (384, 384)  # (height, width) of training clips, multiples of 16
     max_objects: int = 2  # objects per clip besides background
+    max_skip: int | None = None  # video frames of a clip at most this far apart, in order; None: anywhere
     lr: float = 1e-4
     weight_decay: float = 0.01
     lr_step: int = 4_000  # halve the learning rate every this many steps
@@ -83,6 +84,10 @@ class TrainOptions:
             raise ValueError("give at least one --data source")
         if not 0 <= self.hide_top <= 1 or self.hide_ramp < 0:
             raise ValueError("--hide-top must be in [0, 1] and --hide-ramp at least 0")
+        if self.max_skip is not None and self.max_skip < 1:
+            raise ValueError("--max-skip must be at least 1")
+        if self.precision == "fp16":
+            raise ValueError("--precision fp16 would need loss scaling to train; use bf16 on CUDA")
         if self.lr <= 0 or self.val_clips < 0 or self.workers < 0 or self.keep < 0:
             raise ValueError("--lr must be above 0; --val-clips, --workers and --keep at least 0")
 

@@ -63,6 +63,7 @@ def train(
     """Train until `options.steps` (or `should_stop()`, checked after every step, which saves first)."""
     stream = stream or sys.stderr
     device = select_device(options.device)
+    autocast(device, options.precision)  # refuses bf16 off CUDA now, not after the data is indexed
     source = build_source(options)
     validation = Validation(options, source, device)
     state = _resume(options, device) if resume else _start(options, device)

@@ -21,6 +21,7 @@ from engine.train.options import DataSpec, TrainOptions
 from engine.train.procedural import ProceduralClips
 from engine.train.trainer import resume_options, train
 from engine.weights import load_model
+from tests.train.test_sources import write_davis, write_static
 
 
 def _options(out: Path, **changes: object) -> TrainOptions:
@@ -195,6 +196,7 @@ def test_bad_data_specs_are_refused(text):
         ({"data": ()}, "--data"),
         ({"hide_top": 2.0}, "--hide-top"),
         ({"lr": 0.0}, "--lr"),
+        ({"precision": "fp16"}, "bf16"),
     ],
 )
 def test_bad_options_are_refused_before_anything_runs(tmp_path, changes, message):
@@ -222,3 +224,11 @@ def test_resuming_a_folder_without_a_run_is_a_clear_error(tmp_path):
 def quiet(tmp_path):
     with (tmp_path / "progress.txt").open("w") as stream:
         yield stream
+
+
+def test_videos_stills_and_procedural_clips_train_together(tmp_path, quiet):
+    data = (DataSpec("procedural"), DataSpec(str(write_davis(tmp_path / "videos")), 2.0))
+    data += (DataSpec(str(write_static(tmp_path / "stills"))),)
+    result = train(_options(tmp_path / "run", steps=3, data=data, max_skip=2, hide_ramp=2), stream=quiet)
+    assert result.step == 3
+    assert [float(row["hide_probability"]) for row in read_log(tmp_path / "run" / "loss.csv")] == [0.0, 0.25, 0.5]
