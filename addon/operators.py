@@ -246,7 +246,7 @@ class MASKPROP_OT_propagate(_ReachesEngine, bpy.types.Operator):
         global _active
         self._scene = context.scene
         self._mask, self._clip = targets.from_context(context)  # the poll made sure there are both
-        self._stream = preferences.get(context).frame_transport == "STREAM"
+        self._stream = preferences.streams_frames(preferences.get(context))
         plates = frozenset() if self._stream else frozenset({os.path.dirname(bpy.path.abspath(self._clip.filepath))})
         if not self._reach(context, plates):
             return False

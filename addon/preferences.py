@@ -6,6 +6,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"
 
 FRAME_TRANSPORTS = [
+    ("AUTO", "Automatic", "File paths when the engine can read the clip's files, streamed pixels when it cannot"),
     ("PATHS", "File Paths", "The engine reads the clip's frames from disk itself; it must see the same files"),
     ("STREAM", "Streamed Pixels", "Blender sends each frame's pixels over the connection; for engines on other disks"),
 ]
@@ -41,7 +42,7 @@ class MASKPROP_preferences(bpy.types.AddonPreferences):
         name="Frames As",
         description="How the engine gets the clip's frames",
         items=FRAME_TRANSPORTS,
-        default="PATHS",
+        default="AUTO",
     )
     start_local_engine: BoolProperty(
         name="Start a Local Engine",
@@ -74,6 +75,11 @@ class MASKPROP_preferences(bpy.types.AddonPreferences):
         column.enabled = self.start_local_engine
         column.prop(self, "python_path")
         column.prop(self, "checkpoint_path")
+
+
+def streams_frames(prefs: MASKPROP_preferences) -> bool | None:
+    """`propagate.start_run`'s `stream`: True or False as the artist chose, None to let the engine's answer decide."""
+    return {"AUTO": None, "PATHS": False, "STREAM": True}[prefs.frame_transport]
 
 
 def get(context: bpy.types.Context) -> MASKPROP_preferences:

@@ -27,7 +27,7 @@ import numpy as np
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import mask_data, mask_layers, raster, result_cache, results_import
-from .session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, Settings, Shot
+from .session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
 
 CACHE_DIR = "maskprop_cache"  # next to the .blend file, or in the temporary folder for an unsaved file
 RESULT_MASK_SUFFIX = " propagated"  # the result Mask of "Shot" is "Shot propagated"
@@ -284,17 +284,40 @@ class Job:
 
     run: PropagationRun
     sink: ResultSink
+    streamed: bool = False  # whether Blender sends the frames' pixels (else the engine reads the files)
     progress: Progress = field(default_factory=lambda: Progress(0, 0, "running", "Waiting for the engine"))
 
 
+UNREADABLE = ("forbidden", "not_found")  # the engine's answers to files outside its roots or not on its disk
+
+
 def start_run(
-    scene: bpy.types.Scene, clip: bpy.types.MovieClip, mask: bpy.types.Mask, engine: Engine, stream: bool
+    scene: bpy.types.Scene,
+    clip: bpy.types.MovieClip,
+    mask: bpy.types.Mask,
+    engine: Engine,
+    stream: bool | None,
 ) -> Job:
     """Start propagating `mask` at the current frame over the panel's range; raises ValueError or RunFailed.
 
-    Nothing in the scene or among the earlier results changes until the run is done and `step` merges and
-    imports it, so a failed or cancelled run leaves both as they were.
+    `stream` None sends the frames as paths when the engine can read them and streams their pixels when it
+    answers that it cannot (an engine on another machine, or one not allowed the clip's folder); a movie can
+    only go as a path. Nothing in the scene or among the earlier results changes until the run is done and
+    `step` merges and imports it, so a failed or cancelled run leaves both as they were.
     """
+    if stream is not None:
+        return _start(scene, clip, mask, engine, stream)
+    try:
+        return _start(scene, clip, mask, engine, stream=False)
+    except RunFailed as failure:
+        if failure.code not in UNREADABLE or clip.source == "MOVIE":
+            raise
+    return _start(scene, clip, mask, engine, stream=True)
+
+
+def _start(
+    scene: bpy.types.Scene, clip: bpy.types.MovieClip, mask: bpy.types.Mask, engine: Engine, stream: bool
+) -> Job:
     settings = scene.maskprop
     shot = shot_from_clip(clip, stream)
     keyframe = scene.frame_current
@@ -321,7 +344,7 @@ def start_run(
     options = Settings(first, last, settings.direction, settings.reader, settings.max_size, contours=True)
     run = PropagationRun(engine, shot, {key_index: labels}, options, sink)
     run.start()
-    return Job(run, sink)
+    return Job(run, sink, streamed=stream)
 
 
 def _clip_end(clip: bpy.types.MovieClip) -> int:

@@ -126,6 +126,24 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
     report["objects_after_c"] = propagate.keyframe_labels(mask, scene, 1, WIDTH, HEIGHT, lambda name: True)[1]
 
     np.save(Path(work) / "streamed.npy", propagate.shot_from_clip(clip, stream=True).frames.read(2))
+
+    # The same frames in a folder the engine may not read: as paths they are refused, automatically streamed.
+    elsewhere = shutil.copytree(frames, Path(work) / "elsewhere")
+    moved = bpy.data.movieclips.load(str(elsewhere / "00000.jpg"))
+    moved.frame_start = 1
+    scene.frame_set(6)
+    try:
+        propagate.start_run(scene, moved, mask, engine, stream=False)
+    except RunFailed as failure:
+        report["paths_refused"] = failure.code
+    job = propagate.start_run(scene, moved, mask, engine, stream=None)
+    while not (progress := propagate.step(job)).finished:
+        time.sleep(0.02)
+    report["automatic"] = {"streamed": job.streamed, "status": progress.status}
+    job = propagate.start_run(scene, clip, mask, engine, stream=None)
+    while not (progress := propagate.step(job)).finished:
+        time.sleep(0.02)
+    report["automatic_readable"] = {"streamed": job.streamed, "status": progress.status}
     Path(work, "report.json").write_text(json.dumps(report))
 
 
@@ -442,3 +460,9 @@ print("PROBE " + json.dumps({"found": found, "added": sorted(set(dir(bpy.types))
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stdout.splitlines() if line.startswith("PROBE "))
     assert json.loads(line.removeprefix("PROBE ")) == {"found": [True, True], "added": [], "scene_left": False}
+
+
+def test_automatic_frames_go_as_paths_when_the_engine_can_read_them_and_streamed_otherwise(report):
+    assert report["paths_refused"] == "forbidden"
+    assert report["automatic"] == {"streamed": True, "status": "done"}
+    assert report["automatic_readable"] == {"streamed": False, "status": "done"}
