@@ -110,6 +110,10 @@ def _ensure_fcurve(mask: bpy.types.Mask, data_path: str, index: int, group: str)
     if animation.action is None:
         animation.action = bpy.data.actions.new(f"{mask.name} splines")
     action = animation.action
-    if hasattr(action, "fcurve_ensure_for_datablock"):  # 4.4+
+    if bpy.app.version >= (5, 0, 0):
         return action.fcurve_ensure_for_datablock(mask, data_path, index=index, group_name=group)
-    return action.fcurves.new(data_path, index=index, action_group=group)
+    if hasattr(action, "fcurve_ensure_for_datablock"):  # 4.4 and 4.5: it also binds the action's slot to the mask
+        fcurve = action.fcurve_ensure_for_datablock(mask, data_path, index=index)
+        fcurve.group = action.groups.get(group) or action.groups.new(group)
+        return fcurve
+    return action.fcurves.find(data_path, index=index) or action.fcurves.new(data_path, index=index, action_group=group)

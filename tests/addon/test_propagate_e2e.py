@@ -145,6 +145,7 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
         time.sleep(0.02)
     report["automatic_readable"] = {"streamed": job.streamed, "status": progress.status}
     Path(work, "report.json").write_text(json.dumps(report))
+    propagate.unregister()  # bpy 4.5 hangs at exit while classes are still registered
 
 
 def _drawn_mask(bpy: object) -> object:
@@ -184,7 +185,7 @@ def _look(bpy: object, scene: object, mask: object) -> dict:
     group = bpy.data.node_groups.get(results_import.GROUP_NAME)
     fcurves = animation.fcurves_of(mask) or []
     return {
-        "images": {image.name: image.colorspace_settings.name for image in bpy.data.images},
+        "images": {i.name: i.colorspace_settings.name for i in bpy.data.images if i.source != "VIEWER"},
         "outputs": [] if group is None else [s.name for s in group.interface.items_tree if s.in_out == "OUTPUT"],
         "links": [] if group is None else sorted(_link(link) for link in group.links),
         "fcurves": {
@@ -200,8 +201,11 @@ def _link(link: object) -> list:
     node = link.from_node
     if node.bl_idname == "CompositorNodeImage":
         return [node.bl_idname, node.image.name, [node.frame_start, node.frame_duration, node.frame_offset], None]
-    size = [node.inputs["Size Source"].default_value, node.inputs["Size X"].default_value]
-    return [node.bl_idname, node.mask.name, [*size, node.inputs["Size Y"].default_value], link.to_socket.name]
+    if "Size Source" in node.inputs:  # sockets from 5.0, properties before
+        size = [node.inputs[name].default_value for name in ("Size Source", "Size X", "Size Y")]
+    else:
+        size = [node.size_source.title(), node.size_x, node.size_y]
+    return [node.bl_idname, node.mask.name, size, link.to_socket.name]
 
 
 def _layer_keys(mask: object) -> dict:
@@ -232,9 +236,12 @@ def _layer_fills(bpy: object, scene: object, layer: str) -> np.ndarray:
 
 def _render_mask_output(bpy: object, scene: object, png: str) -> None:
     """Send the group's Mask output (its last) to the composite and render `RENDERED_FRAME` as a PNG."""
-    tree = scene.compositing_node_group
+    from addon.compositor import ensure_compositor_tree
+    from tests.addon.compositing import render_input
+
+    tree = ensure_compositor_tree(scene)
     group_node = next(node for node in tree.nodes if node.bl_idname == "CompositorNodeGroup")
-    tree.links.new(group_node.outputs[RESULT_MASK], tree.nodes.new("NodeGroupOutput").inputs["Image"])
+    tree.links.new(group_node.outputs[RESULT_MASK], render_input(scene))
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = WIDTH, HEIGHT, 100
     scene.view_settings.view_transform = "Standard"
     scene.render.image_settings.file_format, scene.render.image_settings.color_mode = "PNG", "BW"

@@ -212,6 +212,8 @@ def render_cases(out_dir: str) -> None:
     import bpy
 
     from addon import mask_data
+    from addon.compositor import ensure_compositor_tree
+    from tests.addon.compositing import render_input
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
@@ -225,13 +227,14 @@ def render_cases(out_dir: str) -> None:
         mask_layer.blend, mask_layer.use_fill_holes = blend, fill_holes
         for shape, handle_type in splines:
             _add_spline(mask_layer, shape, handle_type)
-    tree = bpy.data.node_groups.new("Compared", "CompositorNodeTree")
-    tree.interface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-    scene.compositing_node_group = tree
+    tree = ensure_compositor_tree(scene)
     node = tree.nodes.new("CompositorNodeMask")
     node.mask = mask
-    node.inputs["Feather"].default_value = False
-    tree.links.new(node.outputs["Mask"], tree.nodes.new("NodeGroupOutput").inputs["Image"])
+    if "Feather" in node.inputs:  # a socket from 5.0, a property before
+        node.inputs["Feather"].default_value = False
+    else:
+        node.use_feather = False
+    tree.links.new(node.outputs["Mask"], render_input(scene))
     shapes = {}
     for width, height in RESOLUTIONS:
         scene.render.resolution_x, scene.render.resolution_y = width, height
