@@ -123,7 +123,7 @@ def shot_from_clip(clip: bpy.types.MovieClip, stream: bool) -> Shot:
         frames: FrameFiles | FrameStream = FrameFiles(path)
     else:
         pattern, first_number = _sequence_pattern(path)
-        frames = FrameStream(_image_reader(pattern, first_number)) if stream else FrameFiles(pattern, first_number)
+        frames = _streamed_sequence(pattern, first_number) if stream else FrameFiles(pattern, first_number)
     return Shot(clip.frame_duration, width, height, [], frames, name=clip.name)
 
 
@@ -137,23 +137,34 @@ def _sequence_pattern(first_file: str) -> tuple[str, int]:
     return os.path.join(folder, name[: match.start(1)] + "#" * len(digits) + match.group(2)), int(digits)
 
 
-def _image_reader(pattern: str, first_number: int) -> Callable[[int], np.ndarray]:
-    """Read frame `index` through Blender's image loading: byte images give their stored values, unconverted."""
+def _streamed_sequence(pattern: str, first_number: int) -> FrameStream:
+    """The sequence's frames read through Blender's image loading, in the form the engine expects.
 
-    def read(index: int) -> np.ndarray:
-        digits = pattern.count("#")
+    Byte images (PNG, JPEG) go as their stored display values, unconverted. Float images (EXR, 16-bit PNG) hold
+    scene-linear values in Blender; they go as float16 marked "linear", and the engine applies the same sRGB
+    transfer it applies to EXR files it reads itself, so streamed and read frames agree.
+    """
+    digits = pattern.count("#")
+
+    def pixels(index: int) -> tuple[np.ndarray, bool]:
         path = pattern.replace("#" * digits, f"{first_number + index:0{digits}d}")
         image = bpy.data.images.load(path, check_existing=False)
         try:
             width, height = image.size
-            pixels = np.empty(width * height * 4, np.float32)
-            image.pixels.foreach_get(pixels)
+            values = np.empty(width * height * 4, np.float32)
+            image.pixels.foreach_get(values)
+            linear = image.is_float
         finally:
             bpy.data.images.remove(image)
-        rgb = pixels.reshape(height, width, 4)[::-1, :, :3]  # Blender's rows run bottom-up
-        return np.ascontiguousarray(np.round(rgb * 255.0).astype(np.uint8))
+        return values.reshape(height, width, 4)[::-1, :, :3], linear  # Blender's rows run bottom-up
 
-    return read
+    linear = pixels(0)[1]
+
+    def read(index: int) -> np.ndarray:
+        rgb = pixels(index)[0]
+        return np.ascontiguousarray(rgb.astype(np.float16) if linear else np.round(rgb * 255.0).astype(np.uint8))
+
+    return FrameStream(read, "linear" if linear else "srgb")
 
 
 Layer = TypeVar("Layer")

@@ -50,9 +50,11 @@ class FrameFiles:
 
 @dataclass(frozen=True)
 class FrameStream:
-    """Frames this side sends when the engine asks: `read(index)` returns an H x W x 3 uint8 image."""
+    """Frames this side sends when the engine asks: `read(index)` returns an H x W x 3 image, uint8 display sRGB
+    (`colorspace` "srgb") or float16 scene-linear ("linear"), which the engine converts as it does EXR files."""
 
     read: Callable[[int], np.ndarray]
+    colorspace: Literal["srgb", "linear"] = "srgb"
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,9 @@ class PropagationRun:
             self._client.hello()
             self._session = self._client.open_session(self._open_request()).session
             self._send_keyframes()
-            self._job = self._client.propagate(self._session, self._propagate_request(), frames=self._frame_reader())
+            self._job = self._client.propagate(
+                self._session, self._propagate_request(), frames=self._frame_reader(), colorspace=self._colorspace()
+            )
         except (errors.ProtocolError, ValueError) as error:
             message = self._explain(error)
             self.close()
@@ -225,6 +229,10 @@ class PropagationRun:
     def _frame_reader(self) -> Callable[[int], np.ndarray] | None:
         frames = self.shot.frames
         return frames.read if isinstance(frames, FrameStream) else None
+
+    def _colorspace(self) -> str:
+        frames = self.shot.frames
+        return frames.colorspace if isinstance(frames, FrameStream) else "srgb"
 
     # --- endings ----------------------------------------------------------------------------------------
 

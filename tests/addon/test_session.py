@@ -168,3 +168,27 @@ def test_an_engine_lost_mid_run_fails_the_run_without_raising(plate):
     assert progress.message.startswith(f"Lost the engine at {scripted.endpoint}")
     assert len(results) == 2
     assert time.monotonic() - start < 1.0  # a lost engine is not asked to close its session
+
+
+def test_scene_linear_frames_stream_as_float16_and_the_engine_makes_them_display_srgb(engine, plate):
+    """The float images of an EXR clip go as "linear"; the engine's conversion gives back the display frames."""
+    srgb: list = []
+    run_to_end(make_run(engine.endpoint, plate.shot(), plate.labels, srgb))
+    linear: list = []
+    as_linear = FrameStream(lambda index: _srgb_to_linear(plate.frames[index]), colorspace="linear")
+    progress = run_to_end(make_run(engine.endpoint, plate.shot(as_linear), plate.labels, linear))
+    assert progress.status == "done", progress.message
+    for ours, theirs in zip(sorted(linear, key=_frame), sorted(srgb, key=_frame), strict=True):
+        difference = np.abs(ours.mattes.astype(np.int64) - theirs.mattes.astype(np.int64))
+        assert difference.mean() < 0.01 * 65535
+
+
+def _frame(result: object) -> int:
+    return result.frame
+
+
+def _srgb_to_linear(image: np.ndarray) -> np.ndarray:
+    """The inverse of the sRGB transfer function, as Blender decodes a display image into scene-linear floats."""
+    values = image.astype(np.float64) / 255
+    linear = np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4)
+    return linear.astype(np.float16)
