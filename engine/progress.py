@@ -13,17 +13,25 @@ from typing import TextIO
 class Progress:
     """Counts finished frames of a known total; `close()` when done."""
 
-    def __init__(self, total: int, label: str, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        total: int,
+        label: str,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+        unit: str = "frame",
+        done: int = 0,
+    ) -> None:
         self.total = total
         self.label = label
-        self.done = 0
+        self.done = done
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self._bar = None
         if enabled and self.stream.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=label, unit="frame", file=self.stream)
+            self._bar = tqdm(total=total, initial=done, desc=label, unit=unit, file=self.stream)
 
     def advance(self, detail: str = "") -> None:
         self.done += 1

@@ -21,6 +21,7 @@ from engine.device import autocast, select_device
 from engine.model.afburr import AFBURR
 from engine.model.config import named_config
 from engine.model.readout import ReadOptions
+from engine.progress import Progress
 from engine.train.checkpoints import last_checkpoint, read_training, restore_generators, save_training
 from engine.train.data import build_source
 from engine.train.dataset import ClipDataset, HideAndSeek
@@ -75,13 +76,16 @@ def train(
     if state.step == 0:  # the untrained network's scores: what the run's progress is measured against
         result.validation.append(validation.run(state.model, 0, stream))
     state.model.train()
+    bar = Progress(options.steps, "train", stream, enabled=stream.isatty(), unit="step", done=state.step)
     while state.step < options.steps:
         started = time.perf_counter()
         losses = _step(options, state, clips, device)
         state.step += 1
         row = _loss_row(options, state, losses, time.perf_counter() - started)
         log.write(row)
-        _report(options, row, stream)
+        bar.advance(f"loss {row['loss']:.4f}")
+        if not stream.isatty():  # a log file or a farm: one line every `log_every` steps instead of a bar
+            _report(options, row, stream)
         last = state.step == options.steps or should_stop()
         if state.step % options.val_every == 0 or last:
             result.validation.append(validation.run(state.model, state.step, stream))
@@ -89,6 +93,7 @@ def train(
             result.checkpoint = _save(options, state, row["loss"])
         if last:
             break
+    bar.close()
     result.step = state.step
     return result
 

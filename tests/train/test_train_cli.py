@@ -3,9 +3,14 @@ SIGTERM, and every command that loads a checkpoint building the network the chec
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -119,3 +124,26 @@ def test_fine_tuning_from_a_file_that_is_no_checkpoint_is_a_clear_error(tmp_path
 def test_clips_refuses_a_folder_that_is_not_empty(held_out, one_thread_env):
     done = _engine(one_thread_env, "clips", held_out)
     assert done.returncode == 2 and "not empty" in done.stderr
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path, one_thread_env):
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 columns wide
+    command = [sys.executable, "-m", "engine", "train", tmp_path / "run", *TINY, "--steps", 3, "--val-clips", 0]
+    arguments = list(map(str, command))
+    with subprocess.Popen(arguments, env=one_thread_env, stderr=terminal, stdout=subprocess.DEVNULL) as run:
+        os.close(terminal)
+        shown = b""
+        while chunk := _read(controller):
+            shown += chunk
+        assert run.wait(timeout=120) == 0
+    os.close(controller)
+    assert b"train:" in shown and b"3/3" in shown
+    assert b"step/s" in shown or b"s/step" in shown
+
+
+def _read(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 4096)
+    except OSError:  # the terminal's other end closed: the process is done writing
+        return b""
