@@ -125,15 +125,25 @@ def save_weights(
     epoch: int = 0,
     loss: float = 0.0,
     seed: int = 0,
-    extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write `model` in the reference's checkpoint layout plus a `maskprop` entry; atomically (temp + rename).
+    """Write `model` in the reference's checkpoint layout plus a `maskprop` entry; atomically (temp + rename)."""
+    return save_checkpoint(model_checkpoint(model, provenance, epoch, loss, seed), path)
 
-    The entry holds the model's configuration and `provenance`; `extra` adds top-level entries (a training
-    state). All must hold only plain values and tensors (str, int, float, bool, None, lists, dicts) so that
-    the file still loads with `weights_only=True`.
+
+def model_checkpoint(
+    model: AFBURR,
+    provenance: Mapping[str, Any],
+    epoch: int = 0,
+    loss: float = 0.0,
+    seed: int = 0,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`model` as the reference's checkpoint dict plus a `maskprop` entry (configuration and `provenance`).
+
+    `extra` adds top-level entries (a training state). All must hold only plain values and tensors (str, int,
+    float, bool, None, lists, dicts) so that the file still loads with `weights_only=True`.
     """
-    checkpoint = {
+    return {
         **(extra or {}),
         "epoch": epoch,
         "model": {key: value.detach().cpu() for key, value in model.state_dict().items()},
@@ -141,16 +151,20 @@ def save_weights(
         "seed": seed,
         "maskprop": {"model": model.config.to_dict(), "provenance": dict(provenance)},
     }
-    return save_checkpoint(checkpoint, path)
+
+
+def checkpoint_bytes(checkpoint: Mapping[str, Any]) -> memoryview:
+    """The file contents `torch.save` writes for `checkpoint`."""
+    buffer = io.BytesIO()
+    torch.save(dict(checkpoint), buffer)
+    return buffer.getbuffer()
 
 
 def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """`torch.save` to a temporary file then rename, so a killed writer never leaves half a checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save(dict(checkpoint), buffer)
-    return write_bytes_atomic(path, buffer.getbuffer())
+    return write_bytes_atomic(path, checkpoint_bytes(checkpoint))
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

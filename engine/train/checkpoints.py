@@ -14,8 +14,9 @@ from typing import Any
 import torch
 
 from engine.io import InputError
+from engine.io.atomic import write_bytes_atomic
 from engine.model.afburr import AFBURR
-from engine.weights import read_checkpoint, save_weights
+from engine.weights import checkpoint_bytes, model_checkpoint, read_checkpoint
 
 LAST = "last.pth"
 CHECKPOINTS = "checkpoints"
@@ -41,8 +42,10 @@ def save_training(
     }
     extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "training": training}
     provenance = {"trained_by": "python -m engine train", "steps": step, "data": options["data"]}
-    for name in (f"step_{step:07d}.pth", LAST):
-        save_weights(model, folder / name, provenance, step, loss, options["seed"], extra)
+    data = checkpoint_bytes(model_checkpoint(model, provenance, step, loss, options["seed"], extra))
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (f"step_{step:07d}.pth", LAST):  # serialised once, written twice
+        write_bytes_atomic(folder / name, data)
     kept = sorted(folder.glob("step_*.pth"))
     for old in kept[: max(len(kept) - keep, 0)]:
         old.unlink()

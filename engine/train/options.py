@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from engine.device import Precision
 from engine.model.padding import STRIDE
+from engine.train.dataset import HideAndSeek
 
 PROCEDURAL = "procedural"
 
@@ -90,6 +91,10 @@ class TrainOptions:
             raise ValueError("--precision fp16 would need loss scaling to train; use bf16 on CUDA")
         if self.lr <= 0 or self.val_clips < 0 or self.workers < 0 or self.keep < 0:
             raise ValueError("--lr must be above 0; --val-clips, --workers and --keep at least 0")
+
+    @property
+    def hiding(self) -> HideAndSeek:
+        return HideAndSeek(self.hide_top, self.hide_ramp)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for the checkpoint (which must load with `weights_only=True`) and the run's log."""

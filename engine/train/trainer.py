@@ -24,7 +24,7 @@ from engine.model.readout import ReadOptions
 from engine.progress import Progress
 from engine.train.checkpoints import last_checkpoint, read_training, restore_generators, save_training
 from engine.train.data import build_source
-from engine.train.dataset import ClipDataset, HideAndSeek
+from engine.train.dataset import ClipDataset
 from engine.train.forward import ClipTensors, clip_loss
 from engine.train.log import CsvLog
 from engine.train.options import TrainOptions
@@ -122,9 +122,8 @@ def _resume(options: TrainOptions, device: torch.device) -> _State:
 
 def _clips(options: TrainOptions, source: Any, start_step: int) -> Iterator[ClipTensors]:
     """Clips from the first one of step `start_step` on, in order, whatever the number of workers."""
-    hiding = HideAndSeek(options.hide_top, options.hide_ramp)
     total = options.steps * options.clips_per_step
-    dataset = ClipDataset(source, total, options.seed, options.clips_per_step, hiding, options.reader == "skn")
+    dataset = ClipDataset(source, total, options.seed, options.clips_per_step, options.hiding, options.reader == "skn")
     indices = range(start_step * options.clips_per_step, total)
     return iter(DataLoader(dataset, batch_size=None, sampler=indices, num_workers=options.workers))
 
@@ -148,14 +147,13 @@ def _loss_row(options: TrainOptions, state: _State, losses: list, seconds: float
     def mean(index: int) -> float:
         return sum(float(loss[index].detach()) for loss in losses) / len(losses)
 
-    hiding = HideAndSeek(options.hide_top, options.hide_ramp)
     return {
         "step": state.step,
         "loss": round(mean(0), 6),
         "cross_entropy": round(mean(1), 6),
         "uncertainty": round(mean(2), 6),
         "lr": state.scheduler.get_last_lr()[0],
-        "hide_probability": round(hiding.probability(state.step - 1), 4),
+        "hide_probability": round(options.hiding.probability(state.step - 1), 4),
         "clips_per_second": round(options.clips_per_step / seconds, 3),
     }
 
