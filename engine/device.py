@@ -1,7 +1,7 @@
-"""Device, precision and determinism choices, made explicitly and checked up front.
+"""Device and determinism choices, made explicitly and checked up front (precision: `engine.precision`).
 
-Nothing here falls back silently: asking for CUDA where there is none, or for reduced precision on the CPU,
-is an error, and running out of device memory raises `OutOfMemory` rather than moving work elsewhere.
+Nothing here falls back silently: asking for CUDA where there is none is an error, and running out of device
+memory raises `OutOfMemory` rather than moving work elsewhere.
 """
 
 from __future__ import annotations
@@ -9,15 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Literal
 
 import torch
 
 from engine.errors import OutOfMemory
-
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
-_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -36,17 +31,6 @@ def select_device(name: str = "auto") -> torch.device:
     elif device.type != "cpu":
         raise ValueError(f"device {name!r} is not supported: use auto, cpu, cuda or cuda:N")
     return device
-
-
-def autocast(device: torch.device, precision: Precision = "fp32") -> contextlib.AbstractContextManager:
-    """Mixed precision for the network on CUDA; fp32 everywhere else. The feature bank always stays fp32."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if device.type != "cuda":
-        raise ValueError(f"{precision} runs on CUDA only; use fp32 on {device.type}")
-    return torch.autocast("cuda", dtype=_AUTOCAST_DTYPES[precision])
 
 
 def set_deterministic(enabled: bool = True) -> None:
@@ -69,5 +53,5 @@ def out_of_memory_as_error(what: str) -> Iterator[None]:
     except torch.OutOfMemoryError as exc:
         raise OutOfMemory(
             f"out of device memory during {what}. Lower the memory budget, the read chunk size, the "
-            f"resolution or the number of objects, or use bf16 on CUDA. ({exc})"
+            f"resolution or the number of objects, or use bf16. ({exc})"
         ) from exc

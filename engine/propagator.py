@@ -25,10 +25,10 @@ from torch.nn import functional as F
 from engine.bank import BankConfig, FeatureBank
 from engine.confidence import is_lost, object_confidence
 from engine.contours import Polygon, trace_contours
-from engine.device import Precision
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
 from engine.plan import Direction, Segment, plan
+from engine.precision import Precision
 from engine.tracker import Tracker
 
 Source = Literal["forward", "backward", "keyframe"]

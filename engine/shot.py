@@ -7,12 +7,15 @@ is loaded, so a bad path fails in a second with one clear line instead of after 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+import engine
 from engine.io import FrameSequence, InputError, open_frames, read_mask
 from engine.model.afburr import AFBURR
 from engine.plan import Direction
@@ -125,9 +128,25 @@ def propagate_shot(
     summary.low_confidence.sort()
     summary.lost.sort()
     if not summary.stopped:
+        shot.output.write_run(run_record(model, settings))
         shot.output.write_confidence()
     summary.seconds = time.monotonic() - start
     return summary
+
+
+def run_record(model: AFBURR, settings: Settings) -> dict[str, Any]:
+    """How a shot is computed: the engine, the network, where and in what precision, the propagation settings."""
+    return {
+        "engine": engine.__version__,
+        "model": model.config.name,
+        "device": str(next(model.parameters()).device),
+        "precision": settings.precision,
+        "settings": {
+            "max_size": settings.max_size,
+            "reader": settings.read.reader,
+            "bank": dataclasses.asdict(settings.bank),
+        },
+    }
 
 
 def frames_reached(shot: PreparedShot) -> list[int]:

@@ -3,6 +3,7 @@
     OUT/labels/<frame name>.png          palette PNG label map of object ids
     OUT/mattes/obj<id>/<frame name>.png  soft matte per object (8/16-bit PNG) or .exr (half float)
     OUT/confidence.csv, .json            frame, object, confidence, lost, area
+    OUT/run.json                         how the last finished run computed: engine, network, device, precision
 
 Every file is written atomically, so a killed job leaves each frame either complete or absent, and a rerun
 that skips frames whose files all exist (`skip_existing`) resumes where it stopped with the same bytes.
@@ -10,11 +11,20 @@ that skips frames whose files all exist (`skip_existing`) resumes where it stopp
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from engine.io import ConfidenceRow, ensure_output_folder, write_confidence, write_label_map, write_matte
+from engine.io import (
+    ConfidenceRow,
+    ensure_output_folder,
+    write_confidence,
+    write_label_map,
+    write_matte,
+    write_text_atomic,
+)
 from engine.io.mattes import MATTE_SUFFIXES, MatteDepth
 from engine.propagator import FrameResult
 
@@ -84,6 +94,11 @@ class ShotOutput:
     def write_confidence(self) -> list[Path]:
         rows = [row for index in sorted(self.rows) for row in self.rows[index]]
         return [write_confidence(self.folder / f"confidence.{suffix}", rows) for suffix in CONFIDENCE_SUFFIXES]
+
+    def write_run(self, record: Mapping[str, Any]) -> Path:
+        """Record how the results were computed (what a reviewer asks when two runs differ)."""
+        document = {"format": "maskprop-run", "version": 1, **record}
+        return write_text_atomic(self.folder / "run.json", json.dumps(document, indent=2) + "\n")
 
     def _matte_folder(self, object_id: int) -> Path:
         return self.folder / "mattes" / f"obj{object_id}"

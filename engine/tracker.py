@@ -19,10 +19,11 @@ import torch
 from torch.nn import functional as F
 
 from engine.bank import FeatureBank
-from engine.device import Precision, autocast, out_of_memory_as_error
+from engine.device import out_of_memory_as_error
 from engine.model.afburr import AFBURR
 from engine.model.padding import Padding
 from engine.model.readout import ReadOptions
+from engine.precision import Precision, autocast, memory_format
 
 Timer = Callable[[str], contextlib.AbstractContextManager]
 STAGES = ("query", "read", "decode", "memorize", "bank_update")
@@ -112,7 +113,8 @@ class Tracker:
             yield
 
     def _pad_frame(self, frame: torch.Tensor) -> torch.Tensor:
-        return self._padding.pad(frame.to(self.device, torch.float32).unsqueeze(0))
+        padded = self._padding.pad(frame.to(self.device, torch.float32).unsqueeze(0))
+        return padded.contiguous(memory_format=memory_format(self.precision))
 
     def _full_size(self, half: torch.Tensor) -> torch.Tensor:
         """The URR map comes at half the padded size: bring it to the padded size, then crop the padding."""

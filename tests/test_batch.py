@@ -247,6 +247,7 @@ BAD_JOBS = [
         id="same-out",
     ),
     pytest.param(GOOD + "[[shot\n", "is not valid TOML", id="not-toml"),
+    pytest.param(GOOD.replace("max_size = 0", 'precision = "fp8"'), "precision", id="precision"),
     pytest.param(GOOD.replace('"a/frames"', '"a/nothing"'), "shot 'a': frames folder", id="missing-frames"),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.io import read_confidence, read_label_map, read_matte, write_label_map
+from engine.precision import cpu_bf16_units, cpu_flags
 from tests.engine.golden_data import load_golden
 
 CASE = "blackswan_2obj_evict"
@@ -37,12 +39,13 @@ def propagate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
 
-def golden_args(shot: Path, checkpoint: Path, case) -> list[str]:
+def golden_args(shot: Path, checkpoint: Path, case, out: str = "out") -> list[str]:
     return [
-        *("--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(shot / "out")),
+        *("--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(shot / out)),
         *("--checkpoint", str(checkpoint), "--direction", "forward", "--max-size", "0"),
         *("--budget", str(int(case["budget"])), "--update-rate", str(float(case["update_rate"]))),
         *("--merge-threshold", str(float(case["thres_close"])), "--no-protect-keyframes"),
+        *("--device", "cpu", "--precision", "fp32"),  # the reference computed in fp32
     ]
 
 
@@ -61,6 +64,10 @@ def test_the_cli_reproduces_the_reference_labels(shot, parity_checkpoint, case, 
     assert [(r.frame, r.object) for r in rows] == [(t, i) for t in range(8) for i in (1, 2)]
     assert rows == read_confidence(out / "confidence.csv")
     assert "frames to review" in done.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert (run["format"], run["model"], run["device"]) == ("maskprop-run", "afb-urr-r50", "cpu")
+    assert run["precision"] == "fp32"
+    assert run["settings"]["bank"]["budget"] == int(case["budget"])
 
 
 def test_without_a_checkpoint_it_says_how_to_get_one(shot, engine_env):
@@ -123,3 +130,27 @@ def test_bad_options_are_usage_errors(shot, parity_checkpoint, case, engine_env,
     done = propagate(*golden_args(shot, parity_checkpoint, case), *args, env=engine_env)
     assert done.returncode == 2
     assert "usage:" in done.stderr
+
+
+@pytest.mark.skipif(cpu_bf16_units(cpu_flags()) is not None, reason="needs a CPU without bf16 matrix units")
+def test_bf16_without_units_is_fp32_with_a_warning_or_refused(
+    shot, parity_checkpoint, case, engine_env
+):
+    done = propagate(*golden_args(shot, parity_checkpoint, case), "--precision", "bf16", env=engine_env)
+    assert done.returncode == 0, done.stderr
+    assert "warning: bf16 was asked for, but this CPU has no bf16 matrix units" in done.stderr
+    labels = np.stack([read_label_map(shot / "out" / "labels" / f"{t:05d}.png") for t in range(1, 8)])
+    assert (labels == case["labels"]).mean() >= 0.999  # fp32's result
+    assert json.loads((shot / "out" / "run.json").read_text())["precision"] == "fp32"
+    strict = ["--precision", "bf16", "--strict-precision"]
+    done = propagate(*golden_args(shot, parity_checkpoint, case, out="strict"), *strict, env=engine_env)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "refused (strict precision)" in errors[0], done.stderr
+    assert not any((shot / "strict").rglob("*.png"))
+
+
+def test_fp16_on_the_cpu_is_one_clear_error(shot, parity_checkpoint, case, engine_env):
+    done = propagate(*golden_args(shot, parity_checkpoint, case), "--precision", "fp16", env=engine_env)
+    assert done.returncode == 2
+    assert "fp16 runs on CUDA only" in done.stderr and "Traceback" not in done.stderr

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.commands.propagation_options import DEFAULTS, MATTE_FORMATS, READERS
-from engine.device import PRECISIONS
 from engine.io import InputError
 from engine.io.images import read_file_bytes
 from engine.plan import DIRECTIONS
+from engine.precision import REQUESTS
 from engine.shot import ShotSpec
 
 
@@ -73,7 +73,8 @@ OPTIONS: dict[str, Rule] = {
     "update_rate": Rule((int, float), "a number from 0 to 1", lambda value: 0 <= value <= 1),
     "merge_threshold": Rule((int, float), "a number"),
     "protect_keyframes": FLAG,
-    "precision": one_of(PRECISIONS),
+    "precision": one_of(REQUESTS),
+    "strict_precision": FLAG,
     "matte_format": one_of(MATTE_FORMATS),
 }
 # Settings of the process rather than of a shot: the model loads once for all the shots.

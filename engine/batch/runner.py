@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from engine.batch.job import Job, JobShot
+from engine.commands import precision_option
 from engine.commands.propagation_options import settings_from
+from engine.device import select_device
 from engine.exit_codes import OK
 from engine.io import InputError
 from engine.loader import load_network
 from engine.model.afburr import AFBURR
+from engine.precision import Precision
 from engine.shot import PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
 from engine.stop_request import StopRequest
 
@@ -62,9 +65,10 @@ def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest) -> int:
         if stop():
             break
         if model is None:
+            precisions = _precisions(job, todo)
             report.status("loading the model")
             model = load_network(job.checkpoint, job.device, job.deterministic)
-        if _propagate(model, plan.shot, stop, report).stopped:
+        if _propagate(model, plan.shot, precisions[plan.shot.spec.name], stop, report).stopped:
             break
     else:
         report.status("done")
@@ -73,14 +77,27 @@ def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest) -> int:
     return stop.exit_code
 
 
-def _propagate(model: AFBURR, shot: JobShot, stop: StopRequest, report: Report) -> ShotSummary:
+def _precisions(job: Job, plans: Sequence[ShotPlan]) -> dict[str, Precision]:
+    """Each shot's precision on the job's device, chosen (and any refusal raised) before the model loads."""
+    device = select_device(job.device)
+    chosen: dict[tuple[str, bool], Precision] = {}
+    precisions = {}
+    for plan in plans:
+        request = (plan.shot.options["precision"], plan.shot.options["strict_precision"])
+        if request not in chosen:
+            chosen[request] = precision_option.choose(*request, device).precision
+        precisions[plan.shot.spec.name] = chosen[request]
+    return precisions
+
+
+def _propagate(model: AFBURR, shot: JobShot, precision: Precision, stop: StopRequest, report: Report) -> ShotSummary:
     name = shot.spec.name
     with _opened(shot) as prepared:
         prepared.output.remove_temporary_files()  # from a run killed while writing
         summary = propagate_shot(
             model,
             prepared,
-            settings_from(shot.options),
+            settings_from(shot.options, precision),
             should_stop=stop,
             on_frame=lambda done, total: report.frame(name, done, total),
         )

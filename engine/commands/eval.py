@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.commands import propagation_options
+from engine.commands import precision_option, propagation_options
 from engine.exit_codes import run_reporting_errors
 
 
@@ -41,13 +41,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _propagate_all(args: argparse.Namespace, names: list[str], out: Path) -> Path:
     """Propagate each sequence from its first annotated frame, as the semi-supervised benchmark does."""
+    from engine.device import select_device
     from engine.loader import load_network
     from engine.semi_supervised import prepare_sequences
     from engine.shot import propagate_shot
 
     shots = prepare_sequences(args.gt, names, out)
+    precision = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
     model = load_network(args.checkpoint, args.device, args.deterministic)
-    settings = propagation_options.settings_from(vars(args))
+    settings = propagation_options.settings_from(vars(args), precision.precision)
     for shot in shots:
         propagate_shot(model, shot, settings)
     return out

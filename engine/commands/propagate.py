@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands import propagation_options
+from engine.commands import precision_option, propagation_options
 from engine.exit_codes import run_reporting_errors
 
 
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _propagate(args: argparse.Namespace) -> int:
+    from engine.device import select_device
     from engine.loader import load_network
     from engine.shot import ShotSpec, prepare_shot, propagate_shot
 
@@ -53,7 +54,8 @@ def _propagate(args: argparse.Namespace) -> int:
         matte_format=args.matte_format,
     )
     shot = prepare_shot(spec)
+    precision = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
     model = load_network(args.checkpoint, args.device, args.deterministic)
-    summary = propagate_shot(model, shot, propagation_options.settings_from(vars(args)))
+    summary = propagate_shot(model, shot, propagation_options.settings_from(vars(args), precision.precision))
     print(summary.describe(), file=sys.stderr)
     return 0

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.bank import BankConfig
+from engine.commands import precision_option
 from engine.model.readout import ReadOptions
+from engine.precision import Precision
 from engine.propagator import Settings
 from engine.shot_output import MATTE_FORMATS
 
@@ -21,7 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "update_rate": 0.1,
     "merge_threshold": 0.95,
     "protect_keyframes": True,
-    "precision": "fp32",
+    "precision": precision_option.DEFAULT,
+    "strict_precision": False,
     "matte_format": "png16",
 }
 
@@ -45,14 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="let the bank evict features of the drawn masks (the reference's behaviour)",
     )
-    group.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=DEFAULTS["precision"])
+    precision_option.add_arguments(group, DEFAULTS["precision"])
     group.add_argument("--matte-format", choices=tuple(MATTE_FORMATS), default=DEFAULTS["matte_format"])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--deterministic", action="store_true", help="bit-reproducible kernels only")
 
 
-def settings_from(options: Mapping[str, Any]) -> Settings:
-    """`Settings` from parsed flags or a job file's table (same names, with underscores)."""
+def settings_from(options: Mapping[str, Any], precision: Precision) -> Settings:
+    """`Settings` from parsed flags or a job file's table (same names, with underscores), computing in
+    `precision`: what `precision_option.choose` made of the requested one for the device."""
     values = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     bank = BankConfig(
         budget=values["budget"],
@@ -64,7 +68,7 @@ def settings_from(options: Mapping[str, Any]) -> Settings:
         max_size=values["max_size"],
         bank=bank,
         read=ReadOptions(reader=READERS[values["reader"]]),
-        precision=values["precision"],
+        precision=precision,
     )
 
 

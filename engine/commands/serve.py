@@ -14,7 +14,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from engine.commands import propagation_options
+from engine.commands import precision_option, propagation_options
 from engine.exit_codes import run_reporting_errors
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth); else $MASKPROP_CHECKPOINT or the config")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=defaults.precision)
+    precision_option.add_arguments(parser)
     parser.add_argument(
         "--allow-root",
         action="append",
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from engine.device import autocast
+    from engine.device import select_device
     from engine.loader import load_network
     from engine.server.config import EngineFacts, ServerConfig
     from engine.server.logs import configure_logging
@@ -96,13 +96,12 @@ def _serve(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         max_buffer_bytes=args.max_buffer_mb * 2**20,
         frame_window=args.frame_window,
-        precision=args.precision,
+        precision=precision_option.choose(args.precision, args.strict_precision, select_device(args.device)).precision,
     )
     curve = load_curve(args.curve_secret_key, args.curve_clients, args.bind)
     checkpoint = resolve_checkpoint(args.checkpoint)
     model = load_network(checkpoint, args.device)
     device = next(model.parameters()).device
-    autocast(device, args.precision)  # refuses bf16/fp16 off CUDA now, not on the first frame
     facts = EngineFacts(
         checkpoint=checkpoint.name,
         model=model.config.name,

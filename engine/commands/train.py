@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.commands import precision_option
 from engine.commands.propagation_options import READERS, non_negative, positive
 from engine.exit_codes import OK, run_reporting_errors
 
@@ -48,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     schedule.add_argument("--lr-step", type=positive, default=4000, help="halve the rate every N steps (4000)")
     schedule.add_argument("--seed", type=int, default=0)
     schedule.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    schedule.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: mixed, CUDA only")
+    precision_option.add_arguments(schedule)
     output = parser.add_argument_group("checkpoints and validation")
     output.add_argument("--save-every", type=positive, default=500, help="steps between checkpoints (500)")
     output.add_argument("--keep", type=non_negative, default=3, help="step checkpoints kept besides last.pth (3)")
@@ -100,6 +101,7 @@ def _options(args: argparse.Namespace) -> TrainOptions:
         workers=args.workers,
         device=args.device,
         precision=args.precision,
+        strict_precision=args.strict_precision,
         save_every=args.save_every,
         keep=args.keep,
         val_every=args.val_every,

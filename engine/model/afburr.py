@@ -24,6 +24,7 @@ from engine.model.keyvalue import KeyValue
 from engine.model.padding import STRIDE
 from engine.model.readout import MemoryView, ReadOptions, ReadResult, read_memory
 from engine.model.spatial_prior import spatial_log_prior
+from engine.precision import full_precision
 
 PROB_EPS = 1e-7
 
@@ -93,14 +94,20 @@ class AFBURR(nn.Module):
         options: ReadOptions | None = None,
         previous_probs: torch.Tensor | None = None,
     ) -> Readout:
-        """Read every object's memory for the query; `previous_probs` (O, H, W) feeds the `skn` reader."""
+        """Read every object's memory for the query; `previous_probs` (O, H, W) feeds the `skn` reader.
+
+        The read runs in fp32 even under bf16 autocast: a bf16 affinity keeps three significant digits for a
+        softmax over up to 300,000 entries, and torch's CPU bf16 matmul of these shapes was slower than fp32.
+        """
         options = options or ReadOptions()
         log_prior = None
         if options.reader == "skn":
             if previous_probs is None:
                 raise ValueError("the skn reader needs previous_probs, the last frame's soft masks")
             log_prior = spatial_log_prior(previous_probs, query.grid, options.spread_scale)
-        result: ReadResult = read_memory(memory, query.key, query.grid, options, log_prior)
+        with full_precision(query.key.device):  # affinity and softmax over the bank: fp32 whatever the layers ran in
+            memory = MemoryView(memory.keys.float(), memory.values.float(), memory.valid)
+            result: ReadResult = read_memory(memory, query.key.float(), query.grid, options, log_prior)
         batch, obj_n, value_dim = result.readout.shape[:3]
         query_value = query.value.unsqueeze(1).expand(-1, obj_n, -1, -1).to(result.readout.dtype)
         features = torch.cat([result.readout, query_value], dim=2)
@@ -109,7 +116,8 @@ class AFBURR(nn.Module):
     def decode(self, readout: torch.Tensor, query: QueryFeatures, obj_n: int) -> Segmentation:
         """Decoder input (B*O, 2*value_dim, h, w) -> per-object log-odds at the padded frame size."""
         probs, uncertainty = self.decoder(readout, query.r3, query.r2, query.r1, obj_n)
-        probs = probs.clamp(PROB_EPS, 1 - PROB_EPS)
+        # In fp32 whatever the decoder ran in: in bf16, 1 - 1e-7 rounds to 1 and the log-odds become infinite.
+        probs = probs.float().clamp(PROB_EPS, 1 - PROB_EPS)
         return Segmentation(torch.log(probs / (1 - probs)), uncertainty)
 
 

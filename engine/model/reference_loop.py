@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from engine.bank import FeatureBank
-from engine.device import Precision
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
+from engine.precision import Precision
 from engine.tracker import STAGES, Timer, Tracker, untimed
 
 __all__ = ["STAGES", "StepOutput", "run_reference_loop"]

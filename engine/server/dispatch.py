@@ -253,8 +253,8 @@ class Dispatcher:
                     "update_rate": options.update_rate,
                     "merge_threshold": options.merge_threshold,
                     "protect_keyframes": options.protect_keyframes,
-                    "precision": self.config.precision,
-                }
+                },
+                self.config.precision,
             )
             return replace(
                 settings,

@@ -35,9 +35,11 @@ class ClipTensors:
         """Objects including the background."""
         return int(self.labels.max()) + 1
 
-    def to(self, device: torch.device) -> ClipTensors:
+    def to(self, device: torch.device, layout: torch.memory_format = torch.contiguous_format) -> ClipTensors:
+        """On `device`, frames in the `layout` the network's precision wants (`engine.precision.memory_format`)."""
         previous = None if self.previous is None else self.previous.to(device)
-        return ClipTensors(self.frames.to(device), self.labels.to(device), previous)
+        frames = self.frames.to(device).contiguous(memory_format=layout)
+        return ClipTensors(frames, self.labels.to(device), previous)
 
 
 def clip_loss(

@@ -10,11 +10,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.device import Precision
 from engine.model.padding import STRIDE
 from engine.train.dataset import HideAndSeek
 
 PROCEDURAL = "procedural"
+# bf16 needs no loss scaling: it has fp32's exponent range, so small gradients do not underflow as in fp16.
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class TrainOptions:
     seed: int = 0
     workers: int = 0
     device: str = "auto"
-    precision: Precision = "fp32"
+    precision: str = "auto"  # as asked: auto, fp32 or bf16; the trainer resolves it for the device
+    strict_precision: bool = False
     save_every: int = 500
     keep: int = 3  # step checkpoints kept besides last.pth
     val_every: int = 500
@@ -87,8 +89,8 @@ class TrainOptions:
             raise ValueError("--hide-top must be in [0, 1] and --hide-ramp at least 0")
         if self.max_skip is not None and self.max_skip < 1:
             raise ValueError("--max-skip must be at least 1")
-        if self.precision == "fp16":
-            raise ValueError("--precision fp16 would need loss scaling to train; use bf16 on CUDA")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(TRAIN_PRECISIONS)}: fp16 would need loss scaling")
         if self.lr <= 0 or self.val_clips < 0 or self.workers < 0 or self.keep < 0:
             raise ValueError("--lr must be above 0; --val-clips, --workers and --keep at least 0")
 

@@ -17,10 +17,11 @@ from typing import Any, TextIO
 import torch
 from torch.utils.data import DataLoader
 
-from engine.device import autocast, select_device
+from engine.device import select_device
 from engine.model.afburr import AFBURR
 from engine.model.config import named_config
 from engine.model.readout import ReadOptions
+from engine.precision import Precision, autocast, memory_format, resolve_precision
 from engine.progress import Progress
 from engine.train.checkpoints import last_checkpoint, read_training, restore_generators, save_training
 from engine.train.data import build_source
@@ -64,7 +65,9 @@ def train(
     """Train until `options.steps` (or `should_stop()`, checked after every step, which saves first)."""
     stream = stream or sys.stderr
     device = select_device(options.device)
-    autocast(device, options.precision)  # refuses bf16 off CUDA now, not after the data is indexed
+    choice = resolve_precision(options.precision, device, options.strict_precision)  # refusals before the data
+    print(choice.describe(), file=stream, flush=True)
+    precision = choice.precision
     source = build_source(options)
     validation = Validation(options, source, device)
     state = _resume(options, device) if resume else _start(options, device)
@@ -79,7 +82,7 @@ def train(
     bar = Progress(options.steps, "train", stream, enabled=stream.isatty(), unit="step", done=state.step)
     while state.step < options.steps:
         started = time.perf_counter()
-        losses = _step(options, state, clips, device)
+        losses = _step(options, state, clips, device, precision)
         state.step += 1
         row = _loss_row(options, state, losses, time.perf_counter() - started)
         log.write(row)
@@ -128,12 +131,14 @@ def _clips(options: TrainOptions, source: Any, start_step: int) -> Iterator[Clip
     return iter(DataLoader(dataset, batch_size=None, sampler=indices, num_workers=options.workers))
 
 
-def _step(options: TrainOptions, state: _State, clips: Iterator[ClipTensors], device: torch.device) -> list:
+def _step(
+    options: TrainOptions, state: _State, clips: Iterator[ClipTensors], device: torch.device, precision: Precision
+) -> list:
     read = ReadOptions(reader=options.reader)
     losses = []
     for _ in range(options.clips_per_step):
-        clip = next(clips).to(device)
-        with autocast(device, options.precision):
+        clip = next(clips).to(device, memory_format(precision))
+        with autocast(device, precision):
             loss = clip_loss(state.model, clip, read, options.recurrent, options.uncertainty_weight)
         (loss.total / options.clips_per_step).backward()
         losses.append(loss)

@@ -1,13 +1,11 @@
-"""Device and precision choices are explicit, and running out of memory is an error, not a fallback."""
+"""Device choices are explicit, and running out of memory is an error, not a fallback."""
 
 from __future__ import annotations
-
-import contextlib
 
 import pytest
 import torch
 
-from engine.device import autocast, out_of_memory_as_error, select_device, set_deterministic
+from engine.device import out_of_memory_as_error, select_device, set_deterministic
 from engine.errors import OutOfMemory
 
 
@@ -26,14 +24,6 @@ def test_asking_for_missing_cuda_is_an_error():
 def test_unknown_devices_are_refused(name):
     with pytest.raises(ValueError, match="use auto, cpu, cuda"):
         select_device(name)
-
-
-def test_reduced_precision_is_cuda_only():
-    assert isinstance(autocast(torch.device("cpu"), "fp32"), contextlib.nullcontext)
-    with pytest.raises(ValueError, match="CUDA only"):
-        autocast(torch.device("cpu"), "bf16")
-    with pytest.raises(ValueError, match="precision must be one of"):
-        autocast(torch.device("cpu"), "fp64")
 
 
 def test_out_of_memory_becomes_an_engine_error():

@@ -97,7 +97,7 @@ def test_sigterm_saves_and_resume_finishes_the_run(tmp_path, one_thread_env):
         (["--frames", "1"], "at least 2 frames"),
         (["--steps", "0"], "steps"),
         (["--data", "procedural@zero"], "weight"),
-        (["--device", "cpu", "--precision", "bf16"], "bf16"),
+        (["--device", "cpu", "--precision", "fp16"], "loss scaling"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(tmp_path, one_thread_env, args, message):
