@@ -5,16 +5,24 @@ decoder, memory encoder, bank update), with a device synchronisation around each
 times are the stages' own. The first frames are left out of the statistics (warm-up: allocator, kernel
 selection, and the first frame's memorisation). The long-run mode also samples the bank sizes and the
 process's resident memory every `sample_every` frames.
+
+`run_model_benches` measures several configurations side by side (fp32 against bf16, one object against
+three), each in a fresh process: a process's peak resident memory never goes down, so a second measurement in
+the same process would report the first one's peak, and a fresh process also starts with a cold allocator,
+as a farm task does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import platform
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,11 +32,12 @@ import engine
 from engine.bank import BankConfig, FeatureBank
 from engine.bench.memory import current_rss_bytes, peak_device_bytes, peak_rss_bytes, reset_device_peak
 from engine.bench.synthetic import SyntheticClip
-from engine.device import Precision, select_device, set_deterministic
+from engine.device import select_device, set_deterministic
 from engine.model import AFBURR, ReadOptions
 from engine.model.readout import ReaderKind
 from engine.model.reference_loop import STAGES, run_reference_loop
 from engine.parity_weights import load_parity_weights
+from engine.precision import Precision
 from engine.weights import load_weights
 
 
@@ -39,7 +48,9 @@ class ModelBenchConfig:
     objects: int = 1
     frames: int = 12
     device: str = "auto"
-    precision: Precision = "fp32"
+    precision: Precision = "fp32"  # as resolved for the device (`engine.precision.resolve_precision`)
+    precision_reason: str = ""
+    compile: bool = False  # torch.compile the network's modules first (compilation is left out of the times)
     reader: ReaderKind = "global"
     budget: int = 300_000
     chunk_elements: int = 1 << 26
@@ -78,6 +89,9 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
     if config.deterministic:
         set_deterministic(True)
     model = _model(config.checkpoint).to(device)
+    if config.compile:
+        for module in (model.encoder_q, model.encoder_m, model.keyval_r4, model.decoder):
+            module.compile()
     clip = SyntheticClip(config.height, config.width, config.objects, config.frames, config.seed)
     bank = FeatureBank(config.objects + 1, BankConfig(budget=config.budget, chunk_elements=config.chunk_elements))
     options = ReadOptions(reader=config.reader, chunk_elements=config.chunk_elements)
@@ -105,12 +119,65 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
     }
 
 
+def run_model_benches(
+    configs: Sequence[ModelBenchConfig], progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Each configuration in a fresh process, one after another; the runs and their per-frame time ratios."""
+    runs = []
+    for config in configs:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            runs.append(child.submit(run_model_bench, config, progress).result())
+    return {"benchmark": "model", "runs": runs, "comparison": compare_precisions(runs)}
+
+
+def compare_precisions(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For every run that is not fp32, its per-frame time and peak memory beside the fp32 run of the same
+    objects, size and options: the figures the precision choice is made on."""
+
+    def key(run: dict[str, Any]) -> tuple:
+        return tuple(sorted((k, str(v)) for k, v in run["config"].items() if not k.startswith("precision")))
+
+    fp32 = {key(run): run for run in runs if run["config"]["precision"] == "fp32"}
+    rows = []
+    for run in runs:
+        base = fp32.get(key(run))
+        if run["config"]["precision"] == "fp32" or base is None:
+            continue
+        ms, base_ms = run["per_frame_ms"]["total"]["mean"], base["per_frame_ms"]["total"]["mean"]
+        rows.append(
+            {
+                "objects": run["config"]["objects"],
+                "precision": run["config"]["precision"],
+                "ms_per_frame": ms,
+                "fp32_ms_per_frame": base_ms,
+                "time_ratio": ms / base_ms,
+                "peak_memory_bytes": run["peak_memory_bytes"],
+                "fp32_peak_memory_bytes": base["peak_memory_bytes"],
+            }
+        )
+    return rows
+
+
+def format_reports(reports: dict[str, Any]) -> str:
+    """Each run's table, then the side-by-side ratios."""
+    lines = [format_report(run) for run in reports["runs"]]
+    for row in reports["comparison"]:
+        peak, base_peak = row["peak_memory_bytes"]["process_rss"], row["fp32_peak_memory_bytes"]["process_rss"]
+        lines.append(
+            f"{row['objects']} object(s): {row['precision']} {row['ms_per_frame']:.1f} ms/frame, fp32 "
+            f"{row['fp32_ms_per_frame']:.1f} ms/frame: {row['time_ratio']:.2f}x the time; peak RSS "
+            f"{_mib(peak)} against {_mib(base_peak)}"
+        )
+    return "\n\n".join(lines)
+
+
 def format_report(report: dict[str, Any]) -> str:
     """A table of the per-frame time split and the memory figures."""
     config, times = report["config"], report["per_frame_ms"]
     lines = [
         f"AFB-URR {config['width']}x{config['height']}, {config['objects']} object(s), {config['frames']} frames, "
-        f"{report['environment']['device']} {config['precision']}, reader {config['reader']}",
+        f"{report['environment']['device']} {config['precision']}{' compiled' if config['compile'] else ''}, "
+        f"reader {config['reader']}",
         f"{'stage':<12} {'mean ms':>10} {'median ms':>10} {'frames':>7}",
     ]
     for stage in (*STAGES, "total"):
@@ -154,6 +221,7 @@ def _environment(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "device_name": name,
         "cpu_threads": torch.get_num_threads(),
+        "pid": os.getpid(),
         "python": platform.python_version(),
     }
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli import EXIT_USAGE
+from engine.commands import precision_option
 from engine.commands.propagation_options import READERS
 from engine.errors import EngineError, OutOfMemory
 
@@ -35,10 +36,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "model", help="per-frame time split and peak memory of the AFB-URR network and its bank"
     )
     model.add_argument("--size", type=_size, help="frame size WIDTHxHEIGHT (default 854x480; long run 256x144)")
-    model.add_argument("--objects", type=int, default=1, help="objects besides the background (default 1)")
+    model.add_argument(
+        "--objects", type=_counts, default=(1,), help="objects besides the background, comma-separated (default 1)"
+    )
     model.add_argument("--frames", type=int, help="clip length (default 12; long run 2000)")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    model.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="bf16/fp16: CUDA only")
+    model.add_argument(
+        "--precision",
+        type=_precisions,
+        default=("fp32", "auto"),
+        help="precisions to measure side by side, comma-separated, each as --precision of propagate takes it "
+        "(default fp32,auto: fp32, and bf16 too where the device has bf16 matrix units)",
+    )
+    model.add_argument("--strict-precision", action="store_true", help="refuse bf16 without bf16 units")
+    model.add_argument("--compile", action="store_true", help="torch.compile the network first")
     model.add_argument("--reader", choices=tuple(READERS), default="global", help="memory reader")
     model.add_argument("--budget", type=int, help="feature bank budget (default 300000; long run 2500)")
     model.add_argument("--chunk-elements", type=int, default=1 << 26, help="affinity values held at once")
@@ -93,17 +104,44 @@ def _measuring(what: str) -> None:
 
 
 def _run_model(args: argparse.Namespace) -> int:
-    from engine.bench.model_bench import ModelBenchConfig, format_report, run_model_bench
+    from engine.bench.model_bench import format_reports, run_model_benches
+
+    def measure() -> dict[str, Any]:  # choosing the precisions may fail too: inside the error reporting
+        return run_model_benches(_model_configs(args), print if args.long_run else None)
+
+    return _write_report("model", measure, format_reports, args.json_out)
+
+
+def _model_configs(args: argparse.Namespace) -> list[Any]:
+    """One configuration per object count and distinct precision (`auto` may be the same as `fp32`)."""
+    from engine.device import select_device
+
+    device = select_device(args.device)
+    choices = {}
+    for requested in args.precision:
+        choice = precision_option.choose(requested, args.strict_precision, device)
+        choices.setdefault(choice.precision, choice)
+    return [
+        _model_config(args, objects, choice.precision, choice.reason)
+        for objects in args.objects
+        for choice in choices.values()
+    ]
+
+
+def _model_config(args: argparse.Namespace, objects: int, precision: str, reason: str) -> Any:
+    from engine.bench.model_bench import ModelBenchConfig
 
     defaults = LONG_RUN_DEFAULTS if args.long_run else CLIP_DEFAULTS
     width, height = args.size or defaults["size"]
-    config = ModelBenchConfig(
+    return ModelBenchConfig(
         height=height,
         width=width,
-        objects=args.objects,
+        objects=objects,
         frames=args.frames or defaults["frames"],
         device=args.device,
-        precision=args.precision,
+        precision=precision,
+        precision_reason=reason,
+        compile=args.compile,
         reader=READERS[args.reader],
         budget=args.budget or defaults["budget"],
         chunk_elements=args.chunk_elements,
@@ -112,8 +150,6 @@ def _run_model(args: argparse.Namespace) -> int:
         sample_every=args.sample_every or defaults["sample_every"],
         deterministic=args.deterministic,
     )
-    progress = print if args.long_run else None
-    return _write_report("model", lambda: run_model_bench(config, progress=progress), format_report, args.json_out)
 
 
 def _write_report(
@@ -149,6 +185,15 @@ def _at_least(low: int) -> Callable[[str], int]:
 
 def _counts(text: str) -> tuple[int, ...]:
     return tuple(_at_least(1)(part) for part in text.split(","))
+
+
+def _precisions(text: str) -> tuple[str, ...]:
+    from engine.precision import REQUESTS
+
+    requested = tuple(text.split(","))
+    if any(part not in REQUESTS for part in requested):
+        raise argparse.ArgumentTypeError(f"precisions must be among {', '.join(REQUESTS)}, not {text!r}")
+    return requested
 
 
 def _sources(text: str) -> tuple[str, ...]:
