@@ -89,16 +89,18 @@ def _serve(args: argparse.Namespace) -> int:
     from engine.weights import resolve_checkpoint
 
     configure_logging(args.log_format)
+    allow_roots = tuple(_folders(args.allow_root))
+    curve = load_curve(args.curve_secret_key, args.curve_clients, args.bind)
+    choice = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
     config = ServerConfig(
         bind=args.bind,
-        allow_roots=tuple(_folders(args.allow_root)),
+        allow_roots=allow_roots,
         max_sessions=args.max_sessions,
         idle_timeout=args.idle_timeout,
         max_buffer_bytes=args.max_buffer_mb * 2**20,
         frame_window=args.frame_window,
-        precision=precision_option.choose(args.precision, args.strict_precision, select_device(args.device)).precision,
+        precision=choice.precision,
     )
-    curve = load_curve(args.curve_secret_key, args.curve_clients, args.bind)
     checkpoint = resolve_checkpoint(args.checkpoint)
     model = load_network(checkpoint, args.device)
     device = next(model.parameters()).device
