@@ -23,7 +23,7 @@ from engine.device import out_of_memory_as_error
 from engine.model.afburr import AFBURR
 from engine.model.padding import Padding
 from engine.model.readout import ReadOptions
-from engine.precision import Precision, autocast, memory_format
+from engine.precision import Precision, autocast, lay_out_weights, memory_format
 
 Timer = Callable[[str], contextlib.AbstractContextManager]
 STAGES = ("query", "read", "decode", "memorize", "bank_update")
@@ -51,7 +51,7 @@ class Tracker:
         precision: Precision = "fp32",
         timer: Timer = untimed,
     ) -> None:
-        self.model = model
+        self.model = lay_out_weights(model, precision)
         self.bank = bank
         self.read_options = read or ReadOptions()
         self.precision = precision

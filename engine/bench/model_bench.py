@@ -34,11 +34,12 @@ from engine.bench.memory import current_rss_bytes, peak_device_bytes, peak_rss_b
 from engine.bench.synthetic import SyntheticClip
 from engine.device import select_device, set_deterministic
 from engine.model import AFBURR, ReadOptions
+from engine.model.config import named_config
 from engine.model.readout import ReaderKind
 from engine.model.reference_loop import STAGES, run_reference_loop
 from engine.parity_weights import load_parity_weights
 from engine.precision import Precision
-from engine.weights import load_weights
+from engine.weights import load_model
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ModelBenchConfig:
     reader: ReaderKind = "global"
     budget: int = 300_000
     chunk_elements: int = 1 << 26
+    network: str = "afb-urr-r50"  # the configuration the parity weights fill; a checkpoint brings its own
     checkpoint: str | None = None  # None: the deterministic parity weights (timing does not need trained ones)
     warmup: int = 2  # frames left out of the statistics
     sample_every: int = 0  # long run: sample bank size and memory every this many frames (0: never)
@@ -88,7 +90,7 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
     device = select_device(config.device)
     if config.deterministic:
         set_deterministic(True)
-    model = _model(config.checkpoint).to(device)
+    model = _model(config.network, config.checkpoint).to(device)
     if config.compile:
         for module in (model.encoder_q, model.encoder_m, model.keyval_r4, model.decoder):
             module.compile()
@@ -110,6 +112,7 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
     return {
         "benchmark": "model",
         "config": asdict(config),
+        "network": model.config.name,
         "environment": _environment(device),
         "per_frame_ms": _stage_statistics(frame_times[config.warmup :]),
         "wall_s": time.perf_counter() - started,
@@ -175,7 +178,8 @@ def format_report(report: dict[str, Any]) -> str:
     """A table of the per-frame time split and the memory figures."""
     config, times = report["config"], report["per_frame_ms"]
     lines = [
-        f"AFB-URR {config['width']}x{config['height']}, {config['objects']} object(s), {config['frames']} frames, "
+        f"{report['network']} {config['width']}x{config['height']}, {config['objects']} object(s), "
+        f"{config['frames']} frames, "
         f"{report['environment']['device']} {config['precision']}{' compiled' if config['compile'] else ''}, "
         f"reader {config['reader']}",
         f"{'stage':<12} {'mean ms':>10} {'median ms':>10} {'frames':>7}",
@@ -195,9 +199,10 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _model(checkpoint: str | None) -> AFBURR:
-    model = AFBURR()
-    return load_parity_weights(model) if checkpoint is None else load_weights(model, checkpoint)
+def _model(network: str, checkpoint: str | None) -> AFBURR:
+    if checkpoint is not None:
+        return load_model(checkpoint)
+    return load_parity_weights(AFBURR(named_config(network)))
 
 
 def _stage_statistics(frame_times: list[dict[str, float]]) -> dict[str, dict[str, float]]:

@@ -23,6 +23,7 @@ from engine.cli import EXIT_USAGE
 from engine.commands import precision_option
 from engine.commands.propagation_options import READERS
 from engine.errors import EngineError, OutOfMemory
+from engine.model.config import CONFIGS, REFERENCE
 
 EXIT_OUT_OF_MEMORY = 33  # the farm convention: retry on a bigger GPU or at a lower resolution
 
@@ -53,7 +54,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--reader", choices=tuple(READERS), default="global", help="memory reader")
     model.add_argument("--budget", type=int, help="feature bank budget (default 300000; long run 2500)")
     model.add_argument("--chunk-elements", type=int, default=1 << 26, help="affinity values held at once")
-    model.add_argument("--checkpoint", help="weights to load (default: the built-in parity weights)")
+    model.add_argument(
+        "--model",
+        choices=tuple(CONFIGS),
+        default=REFERENCE.name,
+        help=f"network configuration filled with the parity weights (default {REFERENCE.name}); "
+        "--checkpoint brings its own",
+    )
+    model.add_argument("--checkpoint", help="weights to load, in their own configuration (default: parity weights)")
     model.add_argument("--warmup", type=int, default=2, help="frames left out of the statistics (default 2)")
     model.add_argument("--long-run", action="store_true", help="long clip; sample bank size and memory")
     model.add_argument("--sample-every", type=int, help="long run: frames between samples (default 100)")
@@ -145,6 +153,7 @@ def _model_config(args: argparse.Namespace, objects: int, precision: str, reason
         reader=READERS[args.reader],
         budget=args.budget or defaults["budget"],
         chunk_elements=args.chunk_elements,
+        network=args.model,
         checkpoint=args.checkpoint,
         warmup=args.warmup,
         sample_every=args.sample_every or defaults["sample_every"],

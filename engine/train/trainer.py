@@ -21,7 +21,7 @@ from engine.device import select_device
 from engine.model.afburr import AFBURR
 from engine.model.config import named_config
 from engine.model.readout import ReadOptions
-from engine.precision import Precision, autocast, memory_format, resolve_precision
+from engine.precision import Precision, autocast, lay_out_weights, memory_format, resolve_precision
 from engine.progress import Progress
 from engine.train.checkpoints import last_checkpoint, read_training, restore_generators, save_training
 from engine.train.data import build_source
@@ -135,6 +135,7 @@ def _step(
     options: TrainOptions, state: _State, clips: Iterator[ClipTensors], device: torch.device, precision: Precision
 ) -> list:
     read = ReadOptions(reader=options.reader)
+    lay_out_weights(state.model, precision)  # again after each validation, whose fp32 tracker undoes it
     losses = []
     for _ in range(options.clips_per_step):
         clip = next(clips).to(device, memory_format(precision))

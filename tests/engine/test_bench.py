@@ -12,8 +12,11 @@ import engine.bench.model_bench as model_bench
 from engine.bench.synthetic import SyntheticClip
 from engine.commands import bench
 from engine.errors import OutOfMemory
+from engine.model.afburr import AFBURR
+from engine.model.config import named_config
 from engine.model.reference_loop import STAGES
 from engine.precision import cpu_bf16_units, cpu_flags, resolve_precision
+from engine.weights import save_weights
 
 
 def _run(argv: list[str]) -> int:
@@ -45,6 +48,18 @@ def test_object_counts_and_precisions_run_side_by_side_each_in_its_own_process(t
     ]
     assert "precision fp32 (as asked)" in capsys.readouterr().err
     assert len({r["environment"]["pid"] for r in runs}) == len(runs)
+
+
+def test_a_named_network_or_a_checkpoint_in_its_own_configuration(tmp_path, capsys):
+    checkpoint = save_weights(AFBURR(named_config("small")), tmp_path / "small.pth", {"source": "test"})
+    runs = {}
+    for name, argv in {"tiny": ["--model", "tiny"], "small": ["--checkpoint", str(checkpoint)]}.items():
+        out = tmp_path / f"{name}.json"
+        small_clip = ["model", "--size", "48x32", "--frames", "3", "--precision", "fp32"]
+        assert _run([*small_clip, *argv, "--json-out", str(out)]) == 0
+        [runs[name]] = json.loads(out.read_text())["runs"]
+    assert {name: run["network"] for name, run in runs.items()} == {"tiny": "tiny", "small": "small"}
+    assert "tiny 48x32" in capsys.readouterr().out
 
 
 def test_precisions_are_compared_with_fp32_of_the_same_objects():

@@ -17,12 +17,15 @@ import numpy as np
 import pytest
 import torch
 
+from engine.model.afburr import AFBURR
+from engine.model.config import named_config
 from engine.precision import (
     PrecisionError,
     autocast,
     choose_precision,
     cpu_bf16_units,
     cpu_flags,
+    lay_out_weights,
     memory_format,
     resolve_precision,
 )
@@ -103,6 +106,34 @@ def test_autocast_and_layout_per_precision():
         autocast(cpu, "fp16")
     assert memory_format("fp32") == torch.contiguous_format
     assert memory_format("bf16") == torch.channels_last
+
+
+def test_weights_take_the_layout_of_the_precision_and_give_it_back_unchanged():
+    model = AFBURR(named_config("tiny"))
+    before = {name: p.clone() for name, p in model.named_parameters()}
+    convolutions = [p for p in model.parameters() if p.dim() == 4]
+    lay_out_weights(model, "bf16")
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
+    lay_out_weights(model, "fp32")
+    assert all(p.is_contiguous() for p in convolutions)
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+
+
+def test_fp32_after_bf16_on_the_same_model_is_bit_for_bit_fp32():
+    """A batch job's shots may ask for different precisions of one loaded model."""
+    torch.manual_seed(0)
+    model = AFBURR(named_config("tiny")).eval().requires_grad_(False)
+    frames, mask = _shot("blackswan")
+    frames = frames[:3]
+
+    def run(precision: str) -> list:
+        settings = Settings(max_size=0, precision=precision)
+        return list(Propagator(model, frames, [1], settings).run({0: mask}, 0, len(frames) - 1, "forward"))
+
+    first = run("fp32")
+    run("bf16")
+    again = run("fp32")
+    assert all(np.array_equal(a.mattes, b.mattes) for a, b in zip(first, again, strict=True))
 
 
 @pytest.fixture(scope="module")
