@@ -51,7 +51,8 @@ class Tracker:
         precision: Precision = "fp32",
         timer: Timer = untimed,
     ) -> None:
-        self.model = lay_out_weights(model, precision)
+        self.layout = memory_format(precision, model.config.reference_layout)
+        self.model = lay_out_weights(model, self.layout)
         self.bank = bank
         self.read_options = read or ReadOptions()
         self.precision = precision
@@ -114,7 +115,7 @@ class Tracker:
 
     def _pad_frame(self, frame: torch.Tensor) -> torch.Tensor:
         padded = self._padding.pad(frame.to(self.device, torch.float32).unsqueeze(0))
-        return padded.contiguous(memory_format=memory_format(self.precision))
+        return padded.contiguous(memory_format=self.layout)
 
     def _full_size(self, half: torch.Tensor) -> torch.Tensor:
         """The URR map comes at half the padded size: bring it to the padded size, then crop the padding."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from engine.commands import precision_option
 from engine.commands.propagation_options import READERS, non_negative, positive
 from engine.exit_codes import OK, run_reporting_errors
+from engine.model.config import CONFIGS
 
 if TYPE_CHECKING:
     from engine.train.options import TrainOptions
@@ -28,8 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--data",
         action="append",
         metavar="SOURCE[@WEIGHT]",
-        help="'procedural', a DAVIS folder (JPEGImages/, Annotations/) or a stills folder (images/, masks/); "
-        "repeat to mix, weights default to 1 (default: procedural)",
+        help="'procedural', a DAVIS folder (JPEGImages/, Annotations/), a stills folder (images/, masks/), "
+        "stills:DAVIS (each annotated frame as a still) or composite:DAVIS (objects of its videos moved over "
+        "others); repeat to mix, weights default to 1 (default: procedural)",
     )
     data.add_argument("--frames", type=_at_least_two, default=6, help="frames per clip (default 6)")
     data.add_argument("--size", type=size_argument, default=(384, 384), help="HxW of clips, multiples of 16 (384x384)")
@@ -38,7 +40,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--hide-ramp", type=non_negative, default=0, help="steps to ramp Hide-and-Seek up (0: off)")
     data.add_argument("--workers", type=non_negative, default=0, help="dataloader worker processes (default 0)")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="small", help="configuration to train from scratch: afb-urr-r50, small, tiny")
+    model.add_argument(
+        "--model",
+        default="small",
+        help=f"configuration to train: {', '.join(CONFIGS)}; lite* start from ImageNet weights (the train extra)",
+    )
     model.add_argument("--init", type=Path, help="checkpoint to fine-tune from (its configuration is kept)")
     model.add_argument("--reader", choices=tuple(READERS), default="global", help="memory reader to train with")
     model.add_argument("--recurrent", action="store_true", help="memorise each frame's prediction, as inference does")

@@ -19,7 +19,7 @@ from torch import nn
 
 from engine.model.config import REFERENCE, ModelConfig
 from engine.model.decoder import Decoder
-from engine.model.encoders import MemoryEncoder, QueryEncoder
+from engine.model.encoders import make_encoders
 from engine.model.keyvalue import KeyValue
 from engine.model.padding import STRIDE
 from engine.model.readout import MemoryView, ReadOptions, ReadResult, read_memory
@@ -55,9 +55,8 @@ class AFBURR(nn.Module):
     def __init__(self, config: ModelConfig = REFERENCE) -> None:
         super().__init__()
         self.config = config
-        self.encoder_m = MemoryEncoder(config)
-        self.encoder_q = QueryEncoder(config)
-        self.keyval_r4 = KeyValue(config.stage_channels[2], config.key_dim, config.value_dim)
+        self.encoder_m, self.encoder_q = make_encoders(config)
+        self.keyval_r4 = KeyValue(config.feature_channels[3], config.key_dim, config.value_dim)
         self.decoder = Decoder(config)
         self.eval()
 

@@ -1,10 +1,12 @@
-"""Named network configurations: the reference's, whose checkpoints we load, and smaller ones we train ourselves.
+"""Named network configurations: the reference's, whose checkpoints we load, and others we train ourselves.
 
-Every configuration is the same architecture (ResNet bottleneck trunks cut after the third stage, a shared
-key/value head, the refine decoder with URR) scaled in depth and width, so the loop, the feature bank and
-the readers never need to know which one runs. A checkpoint we write stores its configuration, and every
-command that loads one builds the network from it; the published checkpoints carry none and are the
-reference configuration.
+Every configuration is the same architecture (two trunks with features at 1/2, 1/4, 1/8 and 1/16, a shared
+key/value head on the 1/16 features, the refine decoder with URR) with another trunk or other sizes, so the
+loop, the feature bank and the readers never need to know which one runs. The trunk is a ResNet of bottleneck
+blocks cut after its third stage (the reference's ResNet-50 and smaller ones) or an EfficientNet-Lite cut at
+1/16, which can start from ImageNet weights. A checkpoint we write stores its configuration, and every command
+that loads one builds the network from it; the published checkpoints carry none and are the reference
+configuration.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from engine.model import efficientnet_lite
 
 EXPANSION = 4  # a bottleneck's output channels per unit of width, as in ResNet-50
 
@@ -28,11 +32,28 @@ class ModelConfig:
     value_dim: int = 512
     decoder_dim: int = 256
     local_dim: int = 32  # width of URR's local refinement branch
+    encoder: str = "resnet"  # "resnet" (the sizes above) or an EfficientNet-Lite variant ("lite0", ...)
 
     def __post_init__(self) -> None:
         sizes = [self.stem, *self.widths, *self.blocks, self.key_dim, self.value_dim, self.decoder_dim, self.local_dim]
         if len(self.widths) != 3 or len(self.blocks) != 3 or any(not isinstance(s, int) or s < 1 for s in sizes):
             raise ValueError(f"model configuration {self.name!r}: every size must be a positive integer, three stages")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"model configuration {self.name!r}: encoder must be one of {', '.join(ENCODERS)}")
+
+    @property
+    def feature_channels(self) -> tuple[int, int, int, int]:
+        """Channels of the trunk's features r1, r2, r3 and r4 (1/2 to 1/16)."""
+        if self.encoder == "resnet":
+            return (self.stem, *self.stage_channels)  # type: ignore[return-value]
+        return efficientnet_lite.feature_channels(self.encoder)
+
+    @property
+    def reference_layout(self) -> bool:
+        """Whether fp32 keeps the reference's contiguous memory layout: ResNet trunks do, so that the published
+        network rounds as the reference does; EfficientNet-Lite trunks have no reference to match and run their
+        depthwise convolutions in channels-last (`engine.precision.memory_format`)."""
+        return self.encoder == "resnet"
 
     @property
     def stage_channels(self) -> tuple[int, int, int]:
@@ -47,12 +68,16 @@ class ModelConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
         """Rebuild a stored configuration; unknown or missing keys are errors, never silently defaulted."""
         names = {field.name for field in fields(cls)}
+        values = {**ADDED_LATER, **values}
         unknown, missing = set(values) - names, names - set(values)
         if unknown or missing:
             raise ValueError(f"stored model configuration: unknown keys {sorted(unknown)}, missing {sorted(missing)}")
         return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
 
 
+ENCODERS = ("resnet", *efficientnet_lite.VARIANTS)
+# Keys that checkpoints written before they existed lack, with the value those checkpoints mean.
+ADDED_LATER: dict[str, Any] = {"encoder": "resnet"}
 REFERENCE = ModelConfig("afb-urr-r50")
 CONFIGS: dict[str, ModelConfig] = {
     config.name: config
@@ -64,6 +89,8 @@ CONFIGS: dict[str, ModelConfig] = {
         # The smallest useful network: trains in minutes on a CPU; for tests and smoke runs.
         ModelConfig("tiny", stem=16, widths=(16, 32, 64), blocks=(1, 1, 1), key_dim=32, value_dim=64,
                     decoder_dim=64, local_dim=16),
+        # EfficientNet-Lite0 trunks from ImageNet weights, a narrow decoder: the network for an artist's CPU.
+        ModelConfig("lite0", key_dim=64, value_dim=256, decoder_dim=64, local_dim=16, encoder="lite0"),
     )
 }
 

@@ -65,7 +65,7 @@ class Decoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         dim, local_dim = config.decoder_dim, config.local_dim
-        c2, c3, _ = config.stage_channels
+        c1, c2, c3, _ = config.feature_channels
         self.convFM = nn.Conv2d(2 * config.value_dim, dim, kernel_size=3, padding=1)
         self.ResMM = ResBlock(dim)
         self.RF3 = Refine(c3, dim)
@@ -74,7 +74,7 @@ class Decoder(nn.Module):
         # count_include_pad=True (the default) is what the reference computes at the borders.
         self.local_avg = nn.AvgPool2d(LOCAL_SIZE, stride=1, padding=LOCAL_SIZE // 2)
         self.local_max = nn.MaxPool2d(LOCAL_SIZE, stride=1, padding=LOCAL_SIZE // 2)
-        self.local_convFM = nn.Conv2d(2 * config.stem, local_dim, kernel_size=3, padding=1)
+        self.local_convFM = nn.Conv2d(2 * c1, local_dim, kernel_size=3, padding=1)
         self.local_ResMM = ResBlock(local_dim)
         self.local_pred2 = nn.Conv2d(local_dim, 2, kernel_size=3, padding=1)
 

@@ -1,8 +1,12 @@
-"""The memory and query encoders: two ResNet trunks cut after layer3 (stride 16; 1024 channels in ResNet-50).
+"""The memory and query encoders: two trunks with features down to 1/16, ResNet (cut after layer3: 1024
+channels in ResNet-50) or EfficientNet-Lite (cut after its fifth stage).
 
-Both normalise with ImageNet statistics themselves, after the caller's zero padding, as the reference does:
-the padded border therefore enters the network as -mean/std, not as 0. The statistics are persistent buffers
-because the reference checkpoints carry them.
+Both normalise with their trunk's input statistics themselves, after the caller's zero padding, as the
+reference does: the padded border therefore enters the network as -mean/std, not as 0. The statistics are
+persistent buffers because the reference checkpoints carry them.
+
+The memory encoder sees a frame together with one object's soft mask and the "other" mask: each mask enters
+through a convolution of its own, added to the frame's stem convolution before the first batch norm.
 """
 
 from __future__ import annotations
@@ -10,14 +14,27 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.model import efficientnet_lite
 from engine.model.config import ModelConfig
+from engine.model.efficientnet_lite import LiteTrunk, SameConv
 from engine.model.resnet import make_stage
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class _Trunk(nn.Module):
+class _Normalised(nn.Module):
+    """Holds the input statistics its trunk was trained with."""
+
+    def _register_statistics(self, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD):
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def _normalise(self, frame: torch.Tensor) -> torch.Tensor:
+        return (frame - self.mean) / self.std
+
+
+class _Trunk(_Normalised):
     """The ResNet stem and stages 1-3; subclasses decide what is added before the first batch norm."""
 
     def _build_trunk(self, config: ModelConfig) -> None:
@@ -30,13 +47,6 @@ class _Trunk(nn.Module):
         self.res2 = make_stage(stem, w2, blocks=b2, stride=1)  # 1/4, 256 channels in ResNet-50
         self.res3 = make_stage(c2, w3, blocks=b3, stride=2)  # 1/8, 512
         self.res4 = make_stage(c3, w4, blocks=b4, stride=2)  # 1/16, 1024
-
-    def _register_statistics(self) -> None:
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-
-    def _normalise(self, frame: torch.Tensor) -> torch.Tensor:
-        return (frame - self.mean) / self.std
 
 
 class MemoryEncoder(_Trunk):
@@ -75,3 +85,44 @@ class QueryEncoder(_Trunk):
         r3 = self.res3(r2)
         r4 = self.res4(r3)
         return r4, r3, r2, r1
+
+
+class LiteMemoryEncoder(_Normalised):
+    """The memory encoder on an EfficientNet-Lite trunk; the mask convolutions start at zero, so that a
+    trunk fresh from ImageNet first sees the frame exactly as it was trained to."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self._register_statistics(efficientnet_lite.MEAN, efficientnet_lite.STD)
+        self.conv_stem_m = SameConv(1, efficientnet_lite.STEM, 3, stride=2)
+        self.conv_stem_o = SameConv(1, efficientnet_lite.STEM, 3, stride=2)
+        nn.init.zeros_(self.conv_stem_m.weight)
+        nn.init.zeros_(self.conv_stem_o.weight)
+        self.trunk = LiteTrunk(config.encoder)
+
+    def forward(self, frame: torch.Tensor, mask: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """`frame` (K,3,H,W), `mask` and `other` (K,1,H,W) -> r4 (K,C,H/16,W/16)."""
+        x = self.trunk.stem(self._normalise(frame)) + self.conv_stem_m(mask) + self.conv_stem_o(other)
+        return self.trunk.forward_from_stem(x)[3]
+
+
+class LiteQueryEncoder(_Normalised):
+    """The query encoder on an EfficientNet-Lite trunk, keeping the decoder's skip features."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self._register_statistics(efficientnet_lite.MEAN, efficientnet_lite.STD)
+        self.trunk = LiteTrunk(config.encoder)
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`frame` (B,3,H,W) -> (r4, r3, r2, r1) at 1/16, 1/8, 1/4 and 1/2."""
+        r1, r2, r3, r4 = self.trunk(self._normalise(frame))
+        return r4, r3, r2, r1
+
+
+def make_encoders(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
+    """The memory and the query encoder of `config`'s trunk."""
+    if config.encoder == "resnet":
+        return MemoryEncoder(config), QueryEncoder(config)
+    return LiteMemoryEncoder(config), LiteQueryEncoder(config)
+

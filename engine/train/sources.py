@@ -58,16 +58,16 @@ class DavisVideos:
             raise ValueError(f"max_skip must be at least 1 (consecutive frames), got {max_skip}")
         self.root, self.frames, self.size = Path(root), frames, size
         self.max_objects, self.max_skip = max_objects, max_skip
-        self.videos = _index_videos(self.root, resolution, frames)
+        self.videos = index_videos(self.root, resolution, frames)
 
     def sample(self, rng: np.random.Generator) -> Clip:
         """A clip from a random video, with an object in frame 0 (drawn again, up to a bound, when it has none)."""
-        return _retry(self._draw, rng, f"videos in {self.root}")
+        return first_with_object(self._draw, rng, f"videos in {self.root}")
 
     def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         video = self.videos[int(rng.integers(len(self.videos)))]
-        picks = _pick_frames(len(video), self.frames, self.max_skip, rng)
-        images, labels = zip(*(_read_pair(*video[index]) for index in picks), strict=True)
+        picks = pick_frames(len(video), self.frames, self.max_skip, rng)
+        images, labels = zip(*(read_pair(*video[index]) for index in picks), strict=True)
         images, labels = list(images), list(labels)
         for index in range(1, len(images)):
             images[index], labels[index] = _deform(images[index], labels[index], rng, 0.02, 15, (0.95, 1.05))
@@ -75,21 +75,24 @@ class DavisVideos:
 
 
 class StaticImages:
-    """Clips made from single images (`root/images/*.jpg|png`, masks `root/masks/<stem>.png`), as the reference
-    pre-trains: frame 0 is the image, the others are deformed copies, so the network learns to match an object
-    under change before it ever sees video."""
+    """Clips made from single images (`root/images/*.jpg|png`, masks `root/masks/<stem>.png`, or every annotated
+    frame of a DAVIS-format folder), as the reference pre-trains: frame 0 is the image, the others are deformed
+    copies, so the network learns to match an object under change before it ever sees video."""
 
     def __init__(self, root: Path, frames: int = 6, size: tuple[int, int] = (400, 400), max_objects: int = 2) -> None:
         check_clip_arguments(frames, size, max_objects)
         self.root, self.frames, self.size, self.max_objects = Path(root), frames, size, max_objects
-        self.pairs = _index_images(self.root)
+        if (self.root / "images").is_dir() or not (self.root / "JPEGImages").is_dir():
+            self.pairs = _index_images(self.root)
+        else:
+            self.pairs = [pair for video in index_videos(self.root, None, 1) for pair in video]
 
     def sample(self, rng: np.random.Generator) -> Clip:
         """A clip from a random image, with an object in frame 0 (drawn again, up to a bound, when it has none)."""
-        return _retry(self._draw, rng, f"images in {self.root}")
+        return first_with_object(self._draw, rng, f"images in {self.root}")
 
     def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        image, mask = _read_pair(*self.pairs[int(rng.integers(len(self.pairs)))])
+        image, mask = read_pair(*self.pairs[int(rng.integers(len(self.pairs)))])
         images, labels = [image], [mask]
         for _ in range(1, self.frames):
             copy, copy_labels = (hflip(image), hflip(mask)) if rng.random() < 0.3 else (image, mask)
@@ -119,7 +122,7 @@ class Mixture:
         return self.sources[int(rng.choice(len(self.sources), p=self.probabilities))].sample(rng)
 
 
-def _index_videos(root: Path, resolution: str | None, frames: int) -> list[list[tuple[Path, Path]]]:
+def index_videos(root: Path, resolution: str | None, frames: int) -> list[list[tuple[Path, Path]]]:
     """For each sequence (each folder of frames), its (frame, mask) paths in frame order."""
     try:
         images, annotations = (_kind_folder(root, kind, resolution) for kind in ("JPEGImages", "Annotations"))
@@ -168,7 +171,7 @@ def _pairs(images: list[Path], masks: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def _read_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """An RGB image and its label map, which must be the same size."""
     image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
     if image is None:
@@ -180,7 +183,7 @@ def _read_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarra
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), labels
 
 
-def _pick_frames(length: int, count: int, max_skip: int | None, rng: np.random.Generator) -> np.ndarray:
+def pick_frames(length: int, count: int, max_skip: int | None, rng: np.random.Generator) -> np.ndarray:
     """`count` distinct frame indices in increasing order; with `max_skip`, consecutive ones at most that far
     apart (and at most as far as lets the clip fit in the video)."""
     if max_skip is None:
@@ -219,7 +222,7 @@ def _crop_and_select(
     return cropped, select_objects(cropped_labels, max_objects, rng)
 
 
-def _retry(
+def first_with_object(
     draw: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, what: str
 ) -> Clip:
     """The first draw whose frame 0 holds an object, as the reference skips clips without one."""

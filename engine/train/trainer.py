@@ -27,6 +27,7 @@ from engine.train.checkpoints import last_checkpoint, read_training, restore_gen
 from engine.train.data import build_source
 from engine.train.dataset import ClipDataset
 from engine.train.forward import ClipTensors, clip_loss
+from engine.train.imagenet import start_from_imagenet
 from engine.train.log import CsvLog
 from engine.train.options import TrainOptions
 from engine.train.validation import Validation
@@ -103,7 +104,11 @@ def train(
 
 def _start(options: TrainOptions, device: torch.device) -> _State:
     torch.manual_seed(options.seed)
-    model = load_model(options.init) if options.init else AFBURR(named_config(options.model))
+    if options.init:
+        model = load_model(options.init)
+    else:
+        model = AFBURR(named_config(options.model))
+        start_from_imagenet(model)
     return _fresh_state(options, model.to(device), step=0)
 
 
@@ -135,10 +140,11 @@ def _step(
     options: TrainOptions, state: _State, clips: Iterator[ClipTensors], device: torch.device, precision: Precision
 ) -> list:
     read = ReadOptions(reader=options.reader)
-    lay_out_weights(state.model, precision)  # again after each validation, whose fp32 tracker undoes it
+    layout = memory_format(precision, state.model.config.reference_layout)
+    lay_out_weights(state.model, layout)  # again after each validation, whose fp32 tracker may undo it
     losses = []
     for _ in range(options.clips_per_step):
-        clip = next(clips).to(device, memory_format(precision))
+        clip = next(clips).to(device, layout)
         with autocast(device, precision):
             loss = clip_loss(state.model, clip, read, options.recurrent, options.uncertainty_weight)
         (loss.total / options.clips_per_step).backward()

@@ -71,3 +71,28 @@ def test_unknown_names_list_the_known_ones():
 def test_configurations_round_trip_through_plain_values():
     for config in CONFIGS.values():
         assert ModelConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_checkpoint_written_before_encoders_were_named_is_a_resnet(tmp_path):
+    model = AFBURR(named_config("tiny"))
+    stored = {key: value for key, value in named_config("tiny").to_dict().items() if key != "encoder"}
+    path = save_checkpoint({"model": model.state_dict(), "maskprop": {"model": stored}}, tmp_path / "older.pth")
+    assert load_model(path).config == named_config("tiny")
+
+
+def test_an_unknown_encoder_is_a_clear_error():
+    with pytest.raises(ValueError, match="encoder must be one of resnet, lite0"):
+        ModelConfig("x", encoder="vit")
+
+
+def test_the_lite_network_has_its_trunks_features_at_each_stride():
+    model = AFBURR(named_config("lite0"))
+    with torch.inference_mode():
+        query = model.encode_query(torch.rand(1, 3, 64, 96))
+    channels = named_config("lite0").feature_channels
+    assert [tuple(x.shape[1:]) for x in (query.r1, query.r2, query.r3)] == [
+        (channels[0], 32, 48),
+        (channels[1], 16, 24),
+        (channels[2], 8, 12),
+    ]
+    assert query.grid == (4, 6)

@@ -106,15 +106,16 @@ def test_autocast_and_layout_per_precision():
         autocast(cpu, "fp16")
     assert memory_format("fp32") == torch.contiguous_format
     assert memory_format("bf16") == torch.channels_last
+    assert memory_format("fp32", reference_layout=False) == torch.channels_last
 
 
 def test_weights_take_the_layout_of_the_precision_and_give_it_back_unchanged():
     model = AFBURR(named_config("tiny"))
     before = {name: p.clone() for name, p in model.named_parameters()}
     convolutions = [p for p in model.parameters() if p.dim() == 4]
-    lay_out_weights(model, "bf16")
+    lay_out_weights(model, torch.channels_last)
     assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
-    lay_out_weights(model, "fp32")
+    lay_out_weights(model, torch.contiguous_format)
     assert all(p.is_contiguous() for p in convolutions)
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
 

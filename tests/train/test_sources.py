@@ -3,6 +3,7 @@ and draw clips that are a pure function of the generator; the clip contract itse
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,10 @@ import pytest
 from engine.io.palette import davis_palette
 from engine.io.png import encode_indexed
 from engine.train.clip import Clip
-from engine.train.sources import DatasetError, DavisVideos, Mixture, StaticImages, _pick_frames
+from engine.train.composite import CompositeClips
+from engine.train.data import build_source
+from engine.train.options import DataSpec, TrainOptions
+from engine.train.sources import DatasetError, DavisVideos, Mixture, StaticImages, pick_frames
 
 HEIGHT, WIDTH = 48, 64
 
@@ -116,13 +120,13 @@ def test_resolution_picks_a_subfolder(tmp_path):
 
 def test_frames_are_picked_in_order_and_within_max_skip():
     for seed in range(50):
-        anywhere = _pick_frames(30, 6, None, np.random.default_rng(seed))
+        anywhere = pick_frames(30, 6, None, np.random.default_rng(seed))
         assert len(set(anywhere)) == 6 and (np.diff(anywhere) > 0).all() and anywhere.max() < 30
-        near = _pick_frames(30, 6, 3, np.random.default_rng(seed))
+        near = pick_frames(30, 6, 3, np.random.default_rng(seed))
         assert ((np.diff(near) >= 1) & (np.diff(near) <= 3)).all() and near.min() >= 0 and near.max() < 30
-        short = _pick_frames(7, 6, 5, np.random.default_rng(seed))  # only consecutive frames fit
+        short = pick_frames(7, 6, 5, np.random.default_rng(seed))  # only consecutive frames fit
         np.testing.assert_array_equal(np.diff(short), 1)
-    assert len(_pick_frames(5, 1, 2, np.random.default_rng())) == 1
+    assert len(pick_frames(5, 1, 2, np.random.default_rng())) == 1
 
 
 def test_missing_and_empty_davis_folders_are_refused(tmp_path):
@@ -247,3 +251,54 @@ def test_clip_checks_its_arrays():
     late[0, 0, 1] = 0  # object 2 appears only after frame 0
     with pytest.raises(ValueError, match="present in frame 0"):
         Clip(frames, late)
+
+
+# --- CompositeClips and stills of videos -------------------------------------------------------------------
+
+
+def _three_videos(root: Path) -> Path:
+    write_davis(root)
+    for kind in ("JPEGImages", "Annotations"):
+        shutil.copytree(root / kind / "one", root / kind / "two")
+    return root
+
+
+def test_composites_hold_several_moving_objects_and_are_a_function_of_the_seed(tmp_path):
+    source = CompositeClips(_three_videos(tmp_path), frames=4, size=(40, 48), max_objects=2)
+    clips = [source.sample(np.random.default_rng(seed)) for seed in range(16)]
+    for clip in clips:
+        _check_clip(clip, 4, (40, 48), 2)
+    assert _same(clips[5], source.sample(np.random.default_rng(5)))
+    assert {clip.object_count for clip in clips} == {1, 2}
+    moved = [not np.array_equal(clip.labels[0] == 1, clip.labels[-1] == 1) for clip in clips]
+    assert all(moved)
+
+
+def test_compositing_needs_two_videos(tmp_path):
+    write_davis(tmp_path)
+    shutil.rmtree(tmp_path / "JPEGImages" / "three")
+    shutil.rmtree(tmp_path / "Annotations" / "three")
+    with pytest.raises(DatasetError, match="at least two videos, found 1"):
+        CompositeClips(tmp_path, frames=3, size=(32, 32))
+
+
+def test_every_annotated_frame_of_a_video_folder_is_a_still(tmp_path):
+    source = StaticImages(write_davis(tmp_path, frames=5), frames=3, size=(32, 32), max_objects=3)
+    assert len(source.pairs) == 10
+    _check_clip(source.sample(np.random.default_rng(0)), 3, (32, 32), 3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [("composite:{root}", CompositeClips), ("stills:{root}", StaticImages), ("{root}", DavisVideos)],
+)
+def test_a_prefix_picks_how_a_video_folder_is_used(tmp_path, spec, kind):
+    root = _three_videos(tmp_path / "videos")
+    options = TrainOptions(out=tmp_path / "run", data=(DataSpec.parse(spec.format(root=root)),), size=(32, 32))
+    assert isinstance(build_source(options), kind)
+
+
+def test_a_prefix_on_a_folder_that_is_not_one_of_videos_is_refused(tmp_path):
+    options = TrainOptions(out=tmp_path / "run", data=(DataSpec.parse(f"composite:{tmp_path}"),), size=(32, 32))
+    with pytest.raises(DatasetError):
+        build_source(options)
