@@ -55,19 +55,27 @@ def read_labels(path: Path) -> np.ndarray:
 
 def evaluate_folders(gt_root: Path, pred_root: Path, names: Sequence[str]) -> PerSequence:
     """J and F of every object of every sequence, predictions read from `pred_root`."""
-    annotations = dataset_folder(gt_root, "Annotations")
     results: PerSequence = {}
     for name in names:
-        gt_files = sorted((annotations / name).glob("*.png"))
-        pred_folder = _prediction_folder(Path(pred_root), name)
-        preds = []
-        for gt_file in gt_files:
-            pred_file = pred_folder / gt_file.name
-            if not pred_file.is_file():
-                raise InputError(f"no prediction {pred_file} for ground truth {gt_file}", pred_file)
-            preds.append(read_labels(pred_file))
-        results[name] = evaluate_sequence(preds, [read_labels(f) for f in gt_files])
+        _, preds, gts = read_sequence(gt_root, pred_root, name)
+        results[name] = evaluate_sequence(preds, gts)
     return results
+
+
+def read_sequence(
+    gt_root: Path, pred_root: Path, name: str
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """A sequence's frame names (file stems), predicted and ground-truth label maps, frame by frame; every
+    annotated frame needs its prediction."""
+    gt_files = sorted((dataset_folder(gt_root, "Annotations") / name).glob("*.png"))
+    pred_folder = _prediction_folder(Path(pred_root), name)
+    preds = []
+    for gt_file in gt_files:
+        pred_file = pred_folder / gt_file.name
+        if not pred_file.is_file():
+            raise InputError(f"no prediction {pred_file} for ground truth {gt_file}", pred_file)
+        preds.append(read_labels(pred_file))
+    return [f.stem for f in gt_files], preds, [read_labels(f) for f in gt_files]
 
 
 def write_tables(results: PerSequence, folder: Path) -> tuple[Path, Path]:

@@ -31,14 +31,18 @@ def davis(tmp_path) -> tuple[Path, Path]:
     return tmp_path / "davis", predictions
 
 
-def test_eval_matches_the_official_numbers(davis):
-    root, predictions = davis
-    done = subprocess.run(
+def _eval(root: Path, predictions: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "engine", "eval", "--gt", str(root), "--pred", str(predictions)],
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_eval_matches_the_official_numbers(davis):
+    root, predictions = davis
+    done = _eval(root, predictions)
     assert done.returncode == 0, done.stderr
     official = json.loads((FIXTURES / "metric_crosscheck.json").read_text())
     with (predictions / "per-sequence.csv").open() as table:
@@ -59,11 +63,36 @@ def test_eval_matches_the_official_numbers(davis):
 def test_a_missing_prediction_is_a_clear_error(davis):
     root, predictions = davis
     next((predictions / "car-shadow").glob("*.png")).unlink()
-    done = subprocess.run(
-        [sys.executable, "-m", "engine", "eval", "--gt", str(root), "--pred", str(predictions)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _eval(root, predictions)
     assert done.returncode == 2
     assert done.stderr.startswith("error: no prediction")
+
+
+def _write_confidence(predictions: Path, gt_root: Path, rank_by_j: bool) -> None:
+    """confidence.csv per sequence: each frame's J itself (a perfect ranking), or nonsense."""
+    from engine.metrics import region_similarity
+
+    for name in SEQUENCES:
+        rows = ["frame,name,object,confidence,lost,area"]
+        for index, source in enumerate(sorted((gt_root / "Annotations" / name).glob("*.png"))):
+            gt = cv2.imread(str(source), cv2.IMREAD_GRAYSCALE) > 127
+            pred = cv2.imread(str(predictions / name / source.name), cv2.IMREAD_GRAYSCALE) > 127
+            value = region_similarity(pred, gt) if rank_by_j else "high"
+            rows.append(f"{index},{source.stem},1,{value},false,{int(pred.sum())}")
+        (predictions / name / "confidence.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_eval_says_how_well_confidence_ranks_the_frames(davis):
+    root, predictions = davis
+    _write_confidence(predictions, root, rank_by_j=True)
+    done = _eval(root, predictions)
+    assert done.returncode == 0, done.stderr
+    assert "confidence vs J, Spearman rank correlation: 1.0000 over" in done.stdout
+
+
+def test_a_broken_confidence_table_is_a_clear_error(davis):
+    root, predictions = davis
+    _write_confidence(predictions, root, rank_by_j=False)
+    done = _eval(root, predictions)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error:") and "not a confidence table" in done.stderr

@@ -35,8 +35,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     results = davis.evaluate_folders(args.gt, pred, names)
     per_sequence, overall = davis.write_tables(results, out)
     _print_table(results)
+    _print_confidence_rank(args.gt, pred, names)
     print(f"wrote {per_sequence} and {overall}", file=sys.stderr)
     return 0
+
+
+def _print_confidence_rank(gt: Path, pred: Path, names: list[str]) -> None:
+    """Where every sequence has its confidence table (results of `propagate`), how well it ranks the frames."""
+    from engine.confidence_rank import confidence_and_j, spearman
+
+    if not all((pred / name / "confidence.csv").is_file() for name in names):
+        return
+    confidence, j = confidence_and_j(gt, pred, names)
+    rho = spearman(confidence, j)
+    shown = "undefined" if rho is None else f"{rho:.4f}"
+    print(f"confidence vs J, Spearman rank correlation: {shown} over {len(j)} object-frames")
 
 
 def _propagate_all(args: argparse.Namespace, names: list[str], out: Path) -> Path:

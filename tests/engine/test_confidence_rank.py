@@ -1,0 +1,29 @@
+"""Spearman's rank correlation, as the confidence check uses it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.confidence_rank import spearman
+
+
+def test_orders_that_agree_or_disagree_fully():
+    x = np.array([0.1, 0.5, 0.3, 0.9])
+    assert spearman(x, x**2) == pytest.approx(1.0)
+    assert spearman(x, -x) == pytest.approx(-1.0)
+
+
+def test_ties_share_their_mean_rank():
+    # ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): 4.5 / sqrt(4.5 * 5)
+    assert spearman(np.array([1.0, 2.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(4.5 / 22.5**0.5)
+
+
+@pytest.mark.parametrize(("x", "y"), [([0.1, 0.2], [0.3, 0.4]), ([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]), ([], [])])
+def test_undefined_correlations_are_none(x, y):
+    assert spearman(np.array(x), np.array(y)) is None
+
+
+def test_unpaired_values_are_refused():
+    with pytest.raises(ValueError, match="3 values against 2"):
+        spearman(np.zeros(3), np.zeros(2))
