@@ -63,7 +63,7 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     stream: TextIO | None = None,
 ) -> TrainResult:
-    """Train until `options.steps` (or `should_stop()`, checked after every step, which saves first)."""
+    """Train until `options.steps` (or `should_stop()`, checked after every step, which saves and returns)."""
     stream = stream or sys.stderr
     device = select_device(options.device)
     choice = resolve_precision(options.precision, device, options.strict_precision)  # refusals before the data
@@ -90,13 +90,14 @@ def train(
         bar.advance(f"loss {row['loss']:.4f}")
         if not stream.isatty():  # a log file or a farm: one line every `log_every` steps instead of a bar
             _report(options, row, stream)
-        last = state.step == options.steps or should_stop()
+        if should_stop():  # save at once: a farm's kill follows its SIGTERM, and validation can take minutes
+            result.checkpoint = _save(options, state, row["loss"])
+            break
+        last = state.step == options.steps
         if state.step % options.val_every == 0 or last:
             result.validation.append(validation.run(state.model, state.step, stream))
         if state.step % options.save_every == 0 or last:
             result.checkpoint = _save(options, state, row["loss"])
-        if last:
-            break
     bar.close()
     result.step = state.step
     return result

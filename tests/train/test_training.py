@@ -64,6 +64,7 @@ def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_pat
     calls = iter(range(100))
     stopped = train(_options(tmp_path / "resumed", save_every=100), should_stop=lambda: next(calls) == 2, stream=quiet)
     assert stopped.step == 3  # asked after every step; the third said stop, and the run saved there
+    assert [row["step"] for row in stopped.validation] == [0]  # saved at once, without validating first
     resumed = train(resume_options(tmp_path / "resumed"), resume=True, stream=quiet)
     assert resumed.step == straight.step == 6
     ours, theirs = _weights(resumed.checkpoint), _weights(straight.checkpoint)
