@@ -46,7 +46,10 @@ class _PropagatePanel:
         row.prop(settings, "last")
         column.prop(settings, "direction", expand=True)
         column.prop(settings, "reader")
-        column.prop(settings, "max_size")
+        column.prop(settings, "use_network_size")
+        row = column.row()
+        row.enabled = not settings.use_network_size
+        row.prop(settings, "max_size")
         column.prop(settings, "write_into_mask")
         _draw_run(layout, settings)
 

@@ -62,6 +62,11 @@ class MASKPROP_settings(bpy.types.PropertyGroup):
     last: IntProperty(name="Last", description="Last scene frame to propagate to", default=250)
     direction: EnumProperty(name="Direction", items=DIRECTIONS, default="both")
     reader: EnumProperty(name="Reader", description="How the network reads its memory", items=READERS)
+    use_network_size: BoolProperty(
+        name="Network's Size",
+        description="Work at the size the network was trained at (its best); off: at the Internal Size below",
+        default=True,
+    )
     max_size: IntProperty(
         name="Internal Size",
         description="Shorter side the engine works at, in pixels; 0 works at the clip's own size",
@@ -352,7 +357,8 @@ def _start(
     result_cache.check_mergeable(folder, shot.width, shot.height)
     result_cache.discard_staged(folder)  # what a crashed run may have left
     sink = ResultSink(folder, scene, mask, clip.frame_start, (shot.width, shot.height))
-    options = Settings(first, last, settings.direction, settings.reader, settings.max_size, contours=True)
+    max_size = None if settings.use_network_size else settings.max_size
+    options = Settings(first, last, settings.direction, settings.reader, max_size, contours=True)
     run = PropagationRun(engine, shot, {key_index: labels}, options, sink)
     run.start()
     return Job(run, sink, streamed=stream)

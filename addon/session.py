@@ -77,7 +77,7 @@ class Settings:
     last: int
     direction: Literal["forward", "backward", "both"] = "both"
     reader: Literal["global", "kernel", "spatial"] = "global"
-    max_size: int = 480  # shorter side of the internal resolution; 0 = the plate's own
+    max_size: int | None = None  # shorter side of the internal resolution; 0: the plate's own; None: the network's
     matte_dtype: Literal["uint8", "uint16"] = "uint16"
     contours: bool = False
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("engine.commands.serve", "serve the engine over ZeroMQ to the Blender add-on and other clients"),
     "keygen": ("engine.commands.keygen", "write a CurveZMQ key pair for the server or a client"),
     "train": ("engine.commands.train", "train or fine-tune a network (procedural clips, DAVIS videos, stills)"),
+    "publish": ("engine.commands.publish", "a trained checkpoint as a network to ship: weights only, fp16, its size"),
     "clips": ("engine.commands.clips", "write procedural clips as a DAVIS-format folder (held-out test sets)"),
     "bench": ("engine.commands.bench", "benchmarks: per-frame time split and memory of the engine"),
     "info": ("engine.commands.info", "print the engine, protocol and library versions"),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+from engine import weights
 from engine.device import select_device, set_deterministic
+from engine.errors import CheckpointError
 from engine.model.afburr import AFBURR
-from engine.weights import load_model, resolve_checkpoint
 
 
 def load_network(
@@ -16,6 +17,11 @@ def load_network(
     configuration the checkpoint stores."""
     target = select_device(device)
     set_deterministic(deterministic)
-    path = resolve_checkpoint(checkpoint)
-    model = load_model(path, map_location=target)
+    path = weights.resolve_checkpoint(checkpoint)
+    try:
+        model = weights.load_model(path, map_location=target)
+    except CheckpointError as exc:
+        if path != weights.DEFAULT_NETWORK:
+            raise
+        raise CheckpointError(f"the network shipped with the engine is damaged: {exc}\n{weights.REINSTALL}") from None
     return model.to(target).eval().requires_grad_(False)

@@ -36,7 +36,7 @@ Source = Literal["forward", "backward", "keyframe"]
 
 @dataclass(frozen=True)
 class Settings:
-    max_size: int = 480  # shorter side of the internal resolution; 0 keeps the plate's size
+    max_size: int | None = None  # shorter side of the internal resolution; 0: the plate's; None: the network's
     bank: BankConfig = field(default_factory=BankConfig)
     read: ReadOptions = field(default_factory=ReadOptions)
     precision: Precision = "fp32"
@@ -45,7 +45,7 @@ class Settings:
     lost_fraction: float = 0.05  # of the object's keyframe area
 
     def __post_init__(self) -> None:
-        if self.max_size < 0:
+        if self.max_size is not None and self.max_size < 0:
             raise ValueError("max_size must be 0 (native) or positive")
 
 
@@ -106,7 +106,7 @@ class Propagator:
         self.settings = settings or Settings()
         height, width = plate_size or np.asarray(frames[0]).shape[:2]
         self.plate_size = (height, width)
-        self.internal_size = internal_size(height, width, self.settings.max_size)
+        self.internal_size = internal_size(height, width, effective_max_size(model, self.settings))
         self.device = next(model.parameters()).device
 
     def run(
@@ -237,6 +237,11 @@ class Propagator:
                 raise ValueError(f"keyframe {index} is outside the shot's frames 0..{len(self.frames) - 1}")
             if labels.shape != self.plate_size:
                 raise ValueError(f"keyframe {index} mask is {labels.shape[::-1]}, the plate is {self.plate_size[::-1]}")
+
+
+def effective_max_size(model: AFBURR, settings: Settings) -> int:
+    """The cap on the shorter side a run uses: the one asked for, else the network's own."""
+    return model.default_max_size if settings.max_size is None else settings.max_size
 
 
 def internal_size(height: int, width: int, max_size: int) -> tuple[int, int]:

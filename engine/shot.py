@@ -20,7 +20,7 @@ from engine.io import FrameSequence, InputError, open_frames, read_mask
 from engine.model.afburr import AFBURR
 from engine.plan import Direction
 from engine.progress import Progress
-from engine.propagator import Propagator, Settings
+from engine.propagator import Propagator, Settings, effective_max_size
 from engine.shot_output import MATTE_FORMATS, ShotOutput
 
 
@@ -142,7 +142,7 @@ def run_record(model: AFBURR, settings: Settings) -> dict[str, Any]:
         "device": str(next(model.parameters()).device),
         "precision": settings.precision,
         "settings": {
-            "max_size": settings.max_size,
+            "max_size": effective_max_size(model, settings),
             "reader": settings.read.reader,
             "bank": dataclasses.asdict(settings.bank),
         },

@@ -32,6 +32,11 @@ from engine.model.config import REFERENCE, ModelConfig
 ENV_VAR = "MASKPROP_CHECKPOINT"
 CONFIG_KEY = "checkpoint"
 HUGGING_FACE_REPO = "xmlyqing00/AFB-URR"
+# The network the engine ships with (docs/model.md), used when no checkpoint is given or configured.
+DEFAULT_NETWORK = Path(__file__).with_name("networks") / "maskprop-lite0.pth"
+REINSTALL = "reinstall maskprop (pip install --force-reinstall maskprop; in a clone, git checkout engine/networks)"
+# The internal size of networks whose checkpoint does not say what they were trained at: the reference's.
+REFERENCE_MAX_SIZE = 480
 PUBLISHED_FILES = {
     "DAVIS 2017 (update rate 0.1)": "NeurIPS20_level1_DAVIS17.pth",
     "YouTube-VOS 2018 and long videos (update rate 0.05)": "NeurIPS20_level2_YouTubeVOS.pth",
@@ -54,7 +59,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
 
 def read_state_dict(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The state dict inside a checkpoint file: `checkpoint['model']`, or the file itself if it is bare."""
-    return _state_dict_of(read_checkpoint(path, map_location), path)
+    return state_dict_of(read_checkpoint(path, map_location), path)
 
 
 def model_config_of(checkpoint: Any, path: str | os.PathLike[str]) -> ModelConfig:
@@ -73,10 +78,25 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
     """The network `path` holds, built in its own configuration and loaded strictly, in eval mode."""
     checkpoint = read_checkpoint(path, map_location)
     config = model_config_of(checkpoint, path)
-    return _load_into(AFBURR(config), _state_dict_of(checkpoint, path), path)
+    model = _load_into(AFBURR(config), state_dict_of(checkpoint, path), path)
+    model.default_max_size = inference_max_size(checkpoint, path)
+    return model
 
 
-def _state_dict_of(checkpoint: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+def inference_max_size(checkpoint: Any, path: str | os.PathLike[str]) -> int:
+    """The internal size (shorter side) a checkpoint is best run at: the scale it was trained at, which
+    `engine publish` stores; the reference's 480 for checkpoints that do not say."""
+    entry = checkpoint.get("maskprop") if isinstance(checkpoint, Mapping) else None
+    inference = entry.get("inference") if isinstance(entry, Mapping) else None
+    if inference is None:
+        return REFERENCE_MAX_SIZE
+    value = inference.get("max_size") if isinstance(inference, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CheckpointError(f"checkpoint {path} stores an inference size that is not a whole number: {value!r}")
+    return value
+
+
+def state_dict_of(checkpoint: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("model"), Mapping):
         checkpoint = checkpoint["model"]
     if not isinstance(checkpoint, Mapping) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
@@ -182,9 +202,12 @@ def resolve_checkpoint(
     explicit: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     config_path: Path | None = None,
+    default: Path | None = None,
 ) -> Path:
     """Which checkpoint to use: `explicit` (a CLI flag), else $MASKPROP_CHECKPOINT, else `checkpoint` in
-    the config file (~/.config/maskprop/config.toml). The first one given must exist."""
+    the config file (~/.config/maskprop/config.toml), else the network shipped with the engine (`default`).
+    The first one given must exist."""
+    default = default or DEFAULT_NETWORK
     environ = os.environ if environ is None else environ
     config_path = config_path or default_config_path()
     candidates = [
@@ -199,7 +222,12 @@ def resolve_checkpoint(
         if not path.is_file():
             raise CheckpointNotFound(f"checkpoint {path} (from {source}) does not exist.\n{how_to_get_weights()}")
         return path
-    raise CheckpointNotFound(f"no checkpoint was given.\n{how_to_get_weights(config_path)}")
+    if not default.is_file():
+        raise CheckpointNotFound(
+            f"no checkpoint was given, and the network shipped with the engine, {default}, is missing: "
+            f"{REINSTALL}, or use a published network.\n{how_to_get_weights(config_path)}"
+        )
+    return default
 
 
 def how_to_get_weights(config_path: Path | None = None) -> str:

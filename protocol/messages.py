@@ -118,7 +118,8 @@ class FrameSource:
 class PropagateOptions:
     reader: Reader = "global"
     kernel_sigma: Annotated[float, Range(0.1, 100.0)] = 7.0  # in feature cells, for the kernel reader
-    max_size: Annotated[int, Range(0, 8192)] = 480  # shorter side of the internal resolution; 0 = native
+    # Shorter side of the internal resolution; 0 = native; None = the network's own (the scale it was trained at).
+    max_size: Annotated[int | None, Range(0, 8192)] = None
     budget: Annotated[int, Range(1, 10_000_000)] = 300_000  # feature-bank entries, split across objects
     update_rate: Annotated[float, Range(0.0, 1.0)] = 0.1
     merge_threshold: Annotated[float, Range(-1.0, 1.0)] = 0.95

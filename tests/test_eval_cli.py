@@ -96,3 +96,32 @@ def test_a_broken_confidence_table_is_a_clear_error(davis):
     done = _eval(root, predictions)
     assert done.returncode == 2
     assert done.stderr.startswith("error:") and "not a confidence table" in done.stderr
+
+
+QUARTER = Path(__file__).parent / "fixtures" / "davis-quarter"
+
+
+def test_without_predictions_it_propagates_with_the_shipped_network_and_scores_it(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "eval", "--gt", str(QUARTER), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    names = {"blackswan", "car-shadow", "motocross-jump", "scooter-black", "overall"}
+    rows = {words[0]: words[1:] for words in map(str.split, done.stdout.splitlines()) if words and words[0] in names}
+    assert set(rows) == names
+    assert 0 < float(rows["overall"][0]) <= 1
+    assert "confidence vs J, Spearman rank correlation:" in done.stdout
+    run = json.loads((tmp_path / "blackswan" / "run.json").read_text())
+    assert run["model"] == "lite0"
+    assert run["settings"]["max_size"] == 320  # the size the shipped network was published with
+
+
+def test_without_predictions_an_output_folder_is_required(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "eval", "--gt", str(QUARTER)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2
+    assert "--out is required without --pred" in done.stderr

@@ -13,6 +13,7 @@ import pytest
 
 from engine.io import read_confidence, read_label_map, read_matte, write_label_map
 from engine.precision import cpu_bf16_units, cpu_flags
+from engine.weights import DEFAULT_NETWORK, load_model
 from tests.engine.golden_data import load_golden
 
 CASE = "blackswan_2obj_evict"
@@ -70,13 +71,18 @@ def test_the_cli_reproduces_the_reference_labels(shot, parity_checkpoint, case, 
     assert run["settings"]["bank"]["budget"] == int(case["budget"])
 
 
-def test_without_a_checkpoint_it_says_how_to_get_one(shot, engine_env):
-    done = propagate(
-        "--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(shot / "o"), env=engine_env
-    )
-    assert done.returncode == 2
-    assert "huggingface.co/xmlyqing00/AFB-URR" in done.stderr
-    assert "MASKPROP_CHECKPOINT" in done.stderr
+def test_without_a_checkpoint_it_propagates_with_the_shipped_network_at_its_own_size(shot, case, engine_env):
+    out = shot / "o"
+    arguments = ("--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(out))
+    done = propagate(*arguments, env=engine_env)
+    assert done.returncode == 0, done.stderr
+    shipped = load_model(DEFAULT_NETWORK)
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"] == shipped.config.name
+    assert run["settings"]["max_size"] == shipped.default_max_size
+    labels = read_label_map(out / "labels" / "00003.png")
+    assert labels.shape == case["first_mask"].shape
+    assert set(np.unique(labels)) <= set(np.unique(case["first_mask"]))
 
 
 def wrong_size_mask(shot: Path) -> list[str]:

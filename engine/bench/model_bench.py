@@ -39,13 +39,15 @@ from engine.model.readout import ReaderKind
 from engine.model.reference_loop import STAGES, run_reference_loop
 from engine.parity_weights import load_parity_weights
 from engine.precision import Precision
+from engine.propagator import Settings, effective_max_size, internal_size
 from engine.weights import load_model
 
 
 @dataclass(frozen=True)
 class ModelBenchConfig:
-    height: int = 480
+    height: int = 480  # of the plate; the network runs at `internal_size` of it, as `propagate` does
     width: int = 854
+    max_size: int | None = None  # as `Settings.max_size`: None is the network's own
     objects: int = 1
     frames: int = 12
     device: str = "auto"
@@ -94,7 +96,8 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
     if config.compile:
         for module in (model.encoder_q, model.encoder_m, model.keyval_r4, model.decoder):
             module.compile()
-    clip = SyntheticClip(config.height, config.width, config.objects, config.frames, config.seed)
+    height, width = internal_size(config.height, config.width, effective_max_size(model, Settings(config.max_size)))
+    clip = SyntheticClip(height, width, config.objects, config.frames, config.seed)
     bank = FeatureBank(config.objects + 1, BankConfig(budget=config.budget, chunk_elements=config.chunk_elements))
     options = ReadOptions(reader=config.reader, chunk_elements=config.chunk_elements)
     timer = StageTimer(device)
@@ -113,6 +116,7 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
         "benchmark": "model",
         "config": asdict(config),
         "network": model.config.name,
+        "internal_size": [width, height],
         "environment": _environment(device),
         "per_frame_ms": _stage_statistics(frame_times[config.warmup :]),
         "wall_s": time.perf_counter() - started,
@@ -178,7 +182,8 @@ def format_report(report: dict[str, Any]) -> str:
     """A table of the per-frame time split and the memory figures."""
     config, times = report["config"], report["per_frame_ms"]
     lines = [
-        f"{report['network']} {config['width']}x{config['height']}, {config['objects']} object(s), "
+        f"{report['network']} {config['width']}x{config['height']} plate at "
+        f"{report['internal_size'][0]}x{report['internal_size'][1]}, {config['objects']} object(s), "
         f"{config['frames']} frames, "
         f"{report['environment']['device']} {config['precision']}{' compiled' if config['compile'] else ''}, "
         f"reader {config['reader']}",

@@ -47,7 +47,7 @@ class ServerBenchConfig:
     sources: tuple[str, ...] = SOURCES
     device: str = "auto"
     checkpoint: str | None = None  # None: the parity weights (timing does not need trained ones)
-    max_size: int = 480
+    max_size: int | None = None  # None: the network's own
     window: int = 4
 
 

@@ -36,7 +36,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model = benchmarks.add_parser(
         "model", help="per-frame time split and peak memory of the AFB-URR network and its bank"
     )
-    model.add_argument("--size", type=_size, help="frame size WIDTHxHEIGHT (default 854x480; long run 256x144)")
+    model.add_argument("--size", type=_size, help="plate size WIDTHxHEIGHT (default 854x480; long run 256x144)")
+    model.add_argument(
+        "--max-size",
+        type=_at_least(0),
+        help="cap on the shorter side the network runs at, as propagate's (default: the network's own; 0: the plate's)",
+    )
     model.add_argument(
         "--objects", type=_counts, default=(1,), help="objects besides the background, comma-separated (default 1)"
     )
@@ -78,7 +83,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--clients", type=_counts, default=(1, 4), help="concurrent clients to measure, comma-separated (default 1,4)"
     )
     server.add_argument("--sources", type=_sources, default=("stream", "files"), help="stream,files (default both)")
-    server.add_argument("--max-size", type=_at_least(0), default=480, help="internal resolution cap (default 480)")
+    server.add_argument(
+        "--max-size", type=_at_least(0), help="internal resolution cap (default: the network's own, as propagate's)"
+    )
     server.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     server.add_argument("--checkpoint", help="weights to load (default: the built-in parity weights)")
     server.add_argument("--json-out", type=Path, default=Path("bench-server.json"), help="default bench-server.json")
@@ -144,6 +151,7 @@ def _model_config(args: argparse.Namespace, objects: int, precision: str, reason
     return ModelBenchConfig(
         height=height,
         width=width,
+        max_size=args.max_size,
         objects=objects,
         frames=args.frames or defaults["frames"],
         device=args.device,

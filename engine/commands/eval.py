@@ -12,9 +12,13 @@ from engine.exit_codes import run_reporting_errors
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt", required=True, type=Path, help="DAVIS folder (Annotations/, JPEGImages/)")
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--pred", type=Path, help="results folder: one folder of label PNGs per sequence")
-    source.add_argument("--checkpoint", help="propagate every sequence from its first annotation first")
+    source.add_argument(
+        "--checkpoint",
+        help="network to propagate every sequence with, from its first annotation (default, without --pred: "
+        "as propagate's, $MASKPROP_CHECKPOINT, the config file, else the shipped network)",
+    )
     parser.add_argument("--out", type=Path, help="where CSVs (and propagated results) go (default: --pred)")
     parser.add_argument("--sequences", help="comma-separated sequence names (default: all)")
     propagation_options.add_arguments(parser)
@@ -30,7 +34,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     names = davis.sequences(args.gt, args.sequences.split(",") if args.sequences else None)
     out = args.out or args.pred
     if out is None:
-        raise ValueError("--out is required with --checkpoint (the propagated results are written there)")
+        raise ValueError("--out is required without --pred (the propagated results are written there)")
     pred = args.pred or _propagate_all(args, names, out)
     results = davis.evaluate_folders(args.gt, pred, names)
     per_sequence, overall = davis.write_tables(results, out)

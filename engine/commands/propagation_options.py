@@ -18,7 +18,7 @@ READERS = {"global": "global", "kernel": "kmn", "spatial": "skn"}
 DEFAULTS: dict[str, Any] = {
     "direction": "both",
     "reader": "global",
-    "max_size": 480,
+    "max_size": None,  # the network's own: the scale it was trained at
     "budget": 300_000,
     "update_rate": 0.1,
     "merge_threshold": 0.95,
@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-size",
         type=non_negative,
         default=DEFAULTS["max_size"],
-        help="cap on the shorter side of the internal resolution; 0 keeps the plate's size (default 480)",
+        help="cap on the shorter side of the internal resolution; 0 keeps the plate's size (default: the size "
+        "the network was trained at, which its checkpoint stores; 480 for the published AFB-URR ones)",
     )
     group.add_argument("--budget", type=positive, default=DEFAULTS["budget"], help="feature-bank entries")
     group.add_argument("--update-rate", type=fraction, default=DEFAULTS["update_rate"])

@@ -58,6 +58,9 @@ class AFBURR(nn.Module):
         self.encoder_m, self.encoder_q = make_encoders(config)
         self.keyval_r4 = KeyValue(config.feature_channels[3], config.key_dim, config.value_dim)
         self.decoder = Decoder(config)
+        # The internal size (shorter side) the network is run at unless asked otherwise: the scale it was
+        # trained at, which its checkpoint stores (`engine.weights.load_model` sets it); 480 is the reference's.
+        self.default_max_size = 480
         self.eval()
 
     def train(self, mode: bool = True) -> AFBURR:

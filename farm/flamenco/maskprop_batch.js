@@ -15,7 +15,7 @@ const JOB_TYPE = {
         { key: "python", type: "string", required: true, default: "python", visible: "submission",
           description: "The Python interpreter of the environment maskprop is installed in, on the workers" },
         { key: "checkpoint", type: "string", subtype: "file_path", required: false, visible: "submission",
-          description: "AFB-URR checkpoint; empty: the job file's, else the worker's $MASKPROP_CHECKPOINT" },
+          description: "AFB-URR checkpoint; empty: the job file's, else the worker's $MASKPROP_CHECKPOINT, else the shipped network" },
     ]
 };
 

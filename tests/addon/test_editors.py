@@ -79,7 +79,7 @@ def run_in_blender(frames: str, checkpoint: str, movie: str, address: str, work:
             report["no engine"] = [str(error), *engine_status.current()]
     prefs.engine_address, prefs.timeout = address, 20.0
     prefs.start_local_engine, prefs.python_path, prefs.checkpoint_path = True, sys.executable, checkpoint
-    scene.maskprop.direction, scene.maskprop.max_size = "forward", 0
+    scene.maskprop.direction, scene.maskprop.use_network_size, scene.maskprop.max_size = "forward", False, 0
     operators._active = operators.ActiveRun()  # what the panel shows while the local engine starts
     report["starting"] = look("NODE_EDITOR", tree_type="CompositorNodeTree")
     operators._active = None
@@ -189,7 +189,7 @@ def test_the_panel_shows_the_objects_options_progress_and_review_tools(report):
     idle = report["compositor"]["drawn"]
     assert idle[4:7] == ["  Objects", "  <(CHECKBOX_HLT) 1: red>", "Keyframe: 1"]
     assert {"[Whole Clip]", "[First] (greyed out) | [Last] (greyed out)", "[Direction]", "[Reader]"} <= set(idle)
-    assert "[Internal Size]" in idle
+    assert {"[Network's Size]", "[Internal Size] (greyed out)"} <= set(idle)
     assert idle[-1] == "<(PLAY) Propagate>"
     assert report["starting"]["drawn"][-1] == "progress 0%: Starting the local engine | <(CANCEL) >"
     after = report["after a run"]["drawn"]

@@ -104,12 +104,23 @@ def test_an_interpreter_without_the_engine_shows_the_end_of_its_log(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_real_engine_without_any_checkpoint_says_so(engine_env):
-    engine = local_engine.ensure(LocalEngineSpec(sys.executable, "", free_address()), engine_env)
+def test_the_real_engine_without_any_checkpoint_serves_the_shipped_network(one_thread_env):
+    address = free_address()
+    engine = local_engine.ensure(LocalEngineSpec(sys.executable, "", address), one_thread_env)
+    assert engine.wait() == address
+    described = connection.check_connection(address, connection.KeyFiles(), timeout=10.0)
+    assert "model lite0 on cpu" in described
+
+
+@pytest.mark.slow
+def test_the_real_engine_whose_checkpoint_cannot_be_read_says_so(tmp_path, engine_env):
+    broken = tmp_path / "weights.pth"
+    broken.write_bytes(b"not a checkpoint")
+    engine = local_engine.ensure(LocalEngineSpec(sys.executable, str(broken), free_address()), engine_env)
     with pytest.raises(LocalEngineError) as caught:
         engine.wait()
     assert "exit code 2" in caught.value.message
-    assert "error:" in caught.value.message and "checkpoint" in caught.value.message.lower()
+    assert "error:" in caught.value.message and "cannot be read" in caught.value.message
 
 
 def test_an_engine_that_never_serves_is_stopped_after_the_timeout(tmp_path):

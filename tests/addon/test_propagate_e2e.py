@@ -71,7 +71,7 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
     propagate.set_object_enabled(settings, "bank", False)
     scene.frame_set(1)
     settings.direction = "forward"
-    settings.max_size = 0
+    settings.use_network_size, settings.max_size = False, 0
     cache = propagate.cache_folder(clip)
     drawn_before = _drawn_points(mask)
 

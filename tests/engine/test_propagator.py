@@ -4,6 +4,8 @@ The parity weights are not trained, so the mattes mean nothing; what is checked 
 the reference computes (golden labels), keeps object ids, and that results depend only on what they should.
 """
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,15 @@ def test_frames_are_processed_small_and_returned_at_plate_size(parity_model, sho
         assert result.labels.shape == (HEIGHT, WIDTH) and result.uncertainty.shape == (HEIGHT, WIDTH)
         assert result.mattes.min() >= 0 and result.mattes.max() <= 1
         assert all(0 <= obj.confidence <= 1 for obj in result.objects)
+
+
+def test_without_a_size_the_network_runs_at_its_own(parity_model, shot):
+    assert Propagator(parity_model, shot, (1, 2), Settings()).internal_size == (HEIGHT, WIDTH)
+    small = copy.copy(parity_model)  # shares the weights; only the size it asks for differs
+    small.default_max_size = 24
+    assert Propagator(small, shot, (1, 2), Settings()).internal_size == (24, 32)
+    assert Propagator(small, shot, (1, 2), Settings(max_size=0)).internal_size == (HEIGHT, WIDTH)
+    assert Propagator(small, shot, (1, 2), Settings(max_size=36)).internal_size == (36, 48)
 
 
 def test_the_keyframe_comes_back_as_drawn(parity_model, shot):

@@ -12,6 +12,7 @@ from engine.errors import CheckpointError, CheckpointNotFound
 from engine.model import AFBURR
 from engine.model.config import REFERENCE
 from engine.weights import (
+    DEFAULT_NETWORK,
     ENV_VAR,
     load_weights,
     read_metadata,
@@ -157,10 +158,18 @@ def test_resolution_order(tmp_path):
     assert resolve_checkpoint(None, {}, config) == configured
 
 
-def test_missing_checkpoint_says_how_to_get_one(tmp_path):
+def test_without_a_checkpoint_the_shipped_network_is_used(tmp_path):
+    shipped = tmp_path / "shipped.pth"
+    shipped.write_bytes(b"")
+    assert resolve_checkpoint(None, {}, tmp_path / "absent.toml", default=shipped) == shipped
+    assert resolve_checkpoint(None, {}, tmp_path / "absent.toml") == DEFAULT_NETWORK
+
+
+def test_shipped_network_that_is_missing_says_how_to_reinstall_or_get_one(tmp_path):
     with pytest.raises(CheckpointNotFound) as info:
-        resolve_checkpoint(None, {}, tmp_path / "absent.toml")
+        resolve_checkpoint(None, {}, tmp_path / "absent.toml", default=tmp_path / "deleted.pth")
     message = str(info.value)
+    assert "deleted.pth" in message and "reinstall" in message
     assert "huggingface.co/xmlyqing00/AFB-URR" in message
     assert "NeurIPS20_level1_DAVIS17.pth" in message
     assert ENV_VAR in message and "--checkpoint" in message

@@ -12,6 +12,7 @@ from protocol import messages as m
 from protocol.client import EngineClient
 from protocol.curve import CurveKeys
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.version import PROTOCOL_VERSION
 from tests.protocol.scripted_engine import SESSION, ScriptedEngine, frame_pixels, open_session_request
 
 FAST = {"timeout": 2.0, "heartbeat_interval": 0.1, "heartbeat_liveness": 3}
@@ -37,7 +38,7 @@ def start_streaming(client: EngineClient, frame_count: int = 6, window: int = 2)
 
 def test_hello_returns_the_engines_info(client):
     info = client.hello()
-    assert info.protocol_version == "1.0"
+    assert info.protocol_version == PROTOCOL_VERSION
     assert info.capabilities.frame_window == 2
     assert client.engine is info
 

@@ -1,0 +1,133 @@
+"""Publishing: a training checkpoint becomes a small fp16 network that loads as fp32 and knows its size."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from engine import weights
+from engine.errors import CheckpointError, CheckpointNotFound
+from engine.loader import load_network
+from engine.model import AFBURR
+from engine.model.config import named_config
+from engine.publish import publish
+from engine.weights import DEFAULT_NETWORK, REFERENCE_MAX_SIZE, load_model, read_checkpoint, save_weights
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint as `engine train` writes one (weights, configuration, provenance, optimiser state)."""
+    torch.manual_seed(0)
+    model = AFBURR(named_config("tiny"))
+    path = tmp_path_factory.mktemp("run") / "last.pth"
+    save_weights(model, path, {"trained_by": "python -m engine train", "steps": 7})
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["optimizer"] = {"state": {}, "param_groups": []}
+    torch.save(checkpoint, path)
+    return model, path
+
+
+def test_published_network_is_fp16_on_disk_and_loads_as_fp32_with_its_size(trained, tmp_path):
+    model, source = trained
+    out = publish(source, tmp_path / "net.pth", max_size=240, note="a test")
+    stored = read_checkpoint(out)
+    assert "optimizer" not in stored
+    assert {v.dtype for v in stored["model"].values() if v.is_floating_point()} == {torch.float16}
+    assert stored["maskprop"]["provenance"] == {
+        "trained_by": "python -m engine train",
+        "steps": 7,
+        "published_from": "last.pth",
+        "note": "a test",
+    }
+    loaded = load_model(out)
+    assert (loaded.config, loaded.default_max_size) == (model.config, 240)
+    for (key, ours), theirs in zip(loaded.state_dict().items(), model.state_dict().values(), strict=True):
+        assert ours.dtype == theirs.dtype, key
+        assert torch.equal(ours, theirs.half().to(theirs.dtype) if theirs.is_floating_point() else theirs), key
+    assert out.stat().st_size < source.stat().st_size * 0.6
+
+
+def test_a_checkpoint_that_does_not_say_its_size_runs_at_the_references(trained):
+    assert load_model(trained[1]).default_max_size == REFERENCE_MAX_SIZE
+
+
+@pytest.mark.parametrize("stored", [-1, 2.5, "big", True, [240]])
+def test_a_stored_size_that_is_not_a_whole_number_is_refused(trained, tmp_path, stored):
+    checkpoint = torch.load(publish(trained[1], tmp_path / "net.pth", 240), weights_only=True)
+    checkpoint["maskprop"]["inference"]["max_size"] = stored
+    torch.save(checkpoint, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="inference size"):
+        load_model(tmp_path / "bad.pth")
+
+
+def test_weights_fp16_cannot_hold_are_refused(trained, tmp_path):
+    checkpoint = torch.load(trained[1], weights_only=True)
+    key = next(k for k, v in checkpoint["model"].items() if v.is_floating_point())
+    checkpoint["model"][key] = checkpoint["model"][key] + 1e6
+    torch.save(checkpoint, tmp_path / "huge.pth")
+    with pytest.raises(CheckpointError, match=key):
+        publish(tmp_path / "huge.pth", tmp_path / "net.pth", 240)
+    assert not (tmp_path / "net.pth").exists()
+
+
+def test_a_checkpoint_that_does_not_fit_its_configuration_is_refused(trained, tmp_path):
+    checkpoint = torch.load(trained[1], weights_only=True)
+    del checkpoint["model"]["decoder.pred2.weight"]
+    torch.save(checkpoint, tmp_path / "short.pth")
+    with pytest.raises(CheckpointError, match=r"missing: decoder\.pred2\.weight"):
+        publish(tmp_path / "short.pth", tmp_path / "net.pth", 240)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["{bad}", "{out}", "--max-size", "240"], "cannot be read"),
+        (["{absent}", "{out}", "--max-size", "240"], "does not exist"),
+        (["{source}", "{out}", "--max-size", "-5"], "is not a whole number, 0 or more"),
+        (["{source}", "{out}"], "--max-size"),
+    ],
+)
+def test_publish_command_refuses_bad_input_with_one_line(trained, tmp_path, engine_env, arguments, message):
+    (tmp_path / "bad.pth").write_bytes(b"PK\x03\x04 not really a checkpoint")
+    paths = {"bad": tmp_path / "bad.pth", "absent": tmp_path / "absent.pth", "source": trained[1]}
+    filled = [a.format(**paths, out=tmp_path / "net.pth") for a in arguments]
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "publish", *filled], capture_output=True, text=True, env=engine_env
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "net.pth").exists()
+
+
+def test_the_shipped_network_is_a_published_lite_network():
+    shipped = load_model(DEFAULT_NETWORK)
+    assert shipped.config.encoder.startswith("lite")
+    assert 0 < shipped.default_max_size <= REFERENCE_MAX_SIZE
+    assert DEFAULT_NETWORK.stat().st_size < 20 * 2**20
+
+
+DAMAGED = "shipped with the engine is damaged"
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "message"),
+    [
+        (lambda path: path.write_bytes(b"PK\x03\x04" + b"\0" * 64), CheckpointError, DAMAGED),
+        (lambda path: path.write_bytes(b""), CheckpointError, DAMAGED),
+        (lambda path: None, CheckpointNotFound, "is missing"),
+    ],
+    ids=["corrupt", "empty", "deleted"],
+)
+def test_a_damaged_shipped_network_says_to_reinstall(monkeypatch, tmp_path, damage, error, message):
+    shipped = tmp_path / "maskprop-lite0.pth"
+    damage(shipped)
+    monkeypatch.setattr(weights, "DEFAULT_NETWORK", shipped)
+    monkeypatch.delenv(weights.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
+    with pytest.raises(error, match=message) as caught:
+        load_network(None, "cpu")
+    assert "reinstall maskprop" in str(caught.value)
