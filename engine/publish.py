@@ -1,8 +1,8 @@
 """Turning a training checkpoint into a network to ship: weights only, in half precision, with its size.
 
 A training checkpoint carries the optimiser's state (twice the weights again) and fp32 weights; a shipped
-network needs neither. Weights are stored as fp16, which halves the file and loses nothing measurable
-(`docs/model.md` gives the J&F of both), and are widened back to fp32 when loaded, so inference computes
+network needs neither. Weights are stored as fp16, which halves the file (about three significant digits kept
+per weight), and are widened back to fp32 when loaded, so inference computes
 exactly as it would from the fp32 file rounded to fp16. The file also records the internal size the network
 is run at by default (`maskprop.inference.max_size`): the scale it was trained at, where it is at its best.
 """
