@@ -106,7 +106,7 @@ class Propagator:
         self.settings = settings or Settings()
         height, width = plate_size or np.asarray(frames[0]).shape[:2]
         self.plate_size = (height, width)
-        self.internal_size = internal_size(height, width, effective_max_size(model, self.settings))
+        self.internal_size = internal_size(height, width, effective_max_size(model, self.settings.max_size))
         self.device = next(model.parameters()).device
 
     def run(
@@ -239,9 +239,9 @@ class Propagator:
                 raise ValueError(f"keyframe {index} mask is {labels.shape[::-1]}, the plate is {self.plate_size[::-1]}")
 
 
-def effective_max_size(model: AFBURR, settings: Settings) -> int:
-    """The cap on the shorter side a run uses: the one asked for, else the network's own."""
-    return model.default_max_size if settings.max_size is None else settings.max_size
+def effective_max_size(model: AFBURR, max_size: int | None) -> int:
+    """The cap on the shorter side a run uses: `max_size` where one is asked for, else the network's own."""
+    return model.default_max_size if max_size is None else max_size
 
 
 def internal_size(height: int, width: int, max_size: int) -> tuple[int, int]:

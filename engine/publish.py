@@ -12,13 +12,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from engine.errors import CheckpointError
 from engine.model.afburr import AFBURR
-from engine.weights import check_fits, model_config_of, read_checkpoint, save_checkpoint, state_dict_of
+from engine.weights import (
+    check_file_fits,
+    model_config_of,
+    read_checkpoint,
+    save_checkpoint,
+    state_dict_of,
+    stored_entry,
+)
 
 
 def publish(
@@ -31,11 +37,9 @@ def publish(
     whole = checkpoint if isinstance(checkpoint, Mapping) else {}
     config = model_config_of(checkpoint, source)
     state = state_dict_of(checkpoint, source)
-    try:
-        check_fits(AFBURR(config), state)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{source}: {exc}") from None
-    provenance = {**_provenance(whole), "published_from": Path(source).name}
+    check_file_fits(AFBURR(config), state, source)
+    stored = stored_entry(checkpoint, "provenance")
+    provenance = {**(stored if isinstance(stored, Mapping) else {}), "published_from": Path(source).name}
     if note:
         provenance["note"] = note
     return save_checkpoint(
@@ -48,12 +52,6 @@ def publish(
         },
         out,
     )
-
-
-def _provenance(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    entry = checkpoint.get("maskprop")
-    provenance = entry.get("provenance") if isinstance(entry, Mapping) else None
-    return dict(provenance) if isinstance(provenance, Mapping) else {}
 
 
 def _half(key: str, value: torch.Tensor, source: str | os.PathLike[str]) -> torch.Tensor:

@@ -142,7 +142,7 @@ def run_record(model: AFBURR, settings: Settings) -> dict[str, Any]:
         "device": str(next(model.parameters()).device),
         "precision": settings.precision,
         "settings": {
-            "max_size": effective_max_size(model, settings),
+            "max_size": effective_max_size(model, settings.max_size),
             "reader": settings.read.reader,
             "bank": dataclasses.asdict(settings.bank),
         },

@@ -26,7 +26,7 @@ from torch import nn
 
 from engine.errors import CheckpointError, CheckpointNotFound
 from engine.io.atomic import write_bytes_atomic
-from engine.model.afburr import AFBURR
+from engine.model.afburr import AFBURR, REFERENCE_MAX_SIZE
 from engine.model.config import REFERENCE, ModelConfig
 
 ENV_VAR = "MASKPROP_CHECKPOINT"
@@ -35,8 +35,6 @@ HUGGING_FACE_REPO = "xmlyqing00/AFB-URR"
 # The network the engine ships with (docs/model.md), used when no checkpoint is given or configured.
 DEFAULT_NETWORK = Path(__file__).with_name("networks") / "maskprop-lite0.pth"
 REINSTALL = "reinstall maskprop (pip install --force-reinstall maskprop; in a clone, git checkout engine/networks)"
-# The internal size of networks whose checkpoint does not say what they were trained at: the reference's.
-REFERENCE_MAX_SIZE = 480
 PUBLISHED_FILES = {
     "DAVIS 2017 (update rate 0.1)": "NeurIPS20_level1_DAVIS17.pth",
     "YouTube-VOS 2018 and long videos (update rate 0.05)": "NeurIPS20_level2_YouTubeVOS.pth",
@@ -62,10 +60,15 @@ def read_state_dict(path: str | os.PathLike[str], map_location: str | torch.devi
     return state_dict_of(read_checkpoint(path, map_location), path)
 
 
+def stored_entry(checkpoint: Any, key: str) -> Any:
+    """`key` of the `maskprop` entry we add to checkpoints (None where the checkpoint has no such entry)."""
+    entry = checkpoint.get("maskprop") if isinstance(checkpoint, Mapping) else None
+    return entry.get(key) if isinstance(entry, Mapping) else None
+
+
 def model_config_of(checkpoint: Any, path: str | os.PathLike[str]) -> ModelConfig:
     """The configuration a checkpoint was trained as; the reference one for checkpoints that do not say."""
-    entry = checkpoint.get("maskprop") if isinstance(checkpoint, Mapping) else None
-    stored = entry.get("model") if isinstance(entry, Mapping) else None
+    stored = stored_entry(checkpoint, "model")
     if stored is None:
         return REFERENCE
     try:
@@ -86,8 +89,7 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
 def inference_max_size(checkpoint: Any, path: str | os.PathLike[str]) -> int:
     """The internal size (shorter side) a checkpoint is best run at: the scale it was trained at, which
     `engine publish` stores; the reference's 480 for checkpoints that do not say."""
-    entry = checkpoint.get("maskprop") if isinstance(checkpoint, Mapping) else None
-    inference = entry.get("inference") if isinstance(entry, Mapping) else None
+    inference = stored_entry(checkpoint, "inference")
     if inference is None:
         return REFERENCE_MAX_SIZE
     value = inference.get("max_size") if isinstance(inference, Mapping) else None
@@ -129,11 +131,16 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], map_location: s
     return _load_into(model, read_state_dict(path, map_location), path)
 
 
-def _load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike[str]) -> nn.Module:
+def check_file_fits(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike[str]) -> None:
+    """`check_fits`, with the error naming the file the state dict came from."""
     try:
         check_fits(model, state_dict)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+
+
+def _load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike[str]) -> nn.Module:
+    check_file_fits(model, state_dict, path)
     model.load_state_dict(state_dict, strict=True)
     return model
 

@@ -39,7 +39,7 @@ from engine.model.readout import ReaderKind
 from engine.model.reference_loop import STAGES, run_reference_loop
 from engine.parity_weights import load_parity_weights
 from engine.precision import Precision
-from engine.propagator import Settings, effective_max_size, internal_size
+from engine.propagator import effective_max_size, internal_size
 from engine.weights import load_model
 
 
@@ -96,7 +96,7 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
     if config.compile:
         for module in (model.encoder_q, model.encoder_m, model.keyval_r4, model.decoder):
             module.compile()
-    height, width = internal_size(config.height, config.width, effective_max_size(model, Settings(config.max_size)))
+    height, width = internal_size(config.height, config.width, effective_max_size(model, config.max_size))
     clip = SyntheticClip(height, width, config.objects, config.frames, config.seed)
     bank = FeatureBank(config.objects + 1, BankConfig(budget=config.budget, chunk_elements=config.chunk_elements))
     options = ReadOptions(reader=config.reader, chunk_elements=config.chunk_elements)

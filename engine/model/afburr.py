@@ -48,6 +48,10 @@ class Segmentation(NamedTuple):
     uncertainty: torch.Tensor  # (B, 1, H/2, W/2) URR uncertainty, padded size
 
 
+# The internal size the reference trains and evaluates at, and so the size of networks that do not say theirs.
+REFERENCE_MAX_SIZE = 480
+
+
 class AFBURR(nn.Module):
     """AFB-URR (Liang et al., NeurIPS 2020); with the reference configuration `state_dict()` matches the
     published checkpoints key for key, and smaller configurations keep the same keys at other shapes."""
@@ -59,8 +63,8 @@ class AFBURR(nn.Module):
         self.keyval_r4 = KeyValue(config.feature_channels[3], config.key_dim, config.value_dim)
         self.decoder = Decoder(config)
         # The internal size (shorter side) the network is run at unless asked otherwise: the scale it was
-        # trained at, which its checkpoint stores (`engine.weights.load_model` sets it); 480 is the reference's.
-        self.default_max_size = 480
+        # trained at, which its checkpoint stores (`engine.weights.load_model` sets it).
+        self.default_max_size = REFERENCE_MAX_SIZE
         self.eval()
 
     def train(self, mode: bool = True) -> AFBURR:
