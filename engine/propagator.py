@@ -100,7 +100,7 @@ class Propagator:
             raise ValueError(f"object ids must be distinct values in 1..255, got {list(object_ids)}")
         if len(frames) == 0:
             raise ValueError("the shot has no frames")
-        self.model = model
+        self.model = model.for_inference()  # once per shot, not once per pass
         self.frames = frames
         self.object_ids = tuple(sorted(object_ids))
         self.settings = settings or Settings()

@@ -52,7 +52,7 @@ class Tracker:
         timer: Timer = untimed,
     ) -> None:
         self.layout = memory_format(precision, model.config.reference_layout)
-        self.model = lay_out_weights(model, self.layout)
+        self.model = lay_out_weights(model.for_inference(), self.layout)
         self.bank = bank
         self.read_options = read or ReadOptions()
         self.precision = precision

@@ -12,6 +12,7 @@ per frame, where the reference pads inside each call. Background is object 0 thr
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import torch
@@ -65,6 +66,7 @@ class AFBURR(nn.Module):
         # The internal size (shorter side) the network is run at unless asked otherwise: the scale it was
         # trained at, which its checkpoint stores (`engine.weights.load_model` sets it).
         self.default_max_size = REFERENCE_MAX_SIZE
+        self.folded = False  # true in the copy `for_inference` makes
         self.eval()
 
     def train(self, mode: bool = True) -> AFBURR:
@@ -74,6 +76,19 @@ class AFBURR(nn.Module):
             if isinstance(module, nn.BatchNorm2d):
                 module.eval()
         return self
+
+    def for_inference(self) -> AFBURR:
+        """The network as frames are best run through it: for EfficientNet-Lite trunks a copy with every batch
+        norm folded into its convolution (the network's own modules stay as they are, for training and for
+        saving); the ResNet reference configuration itself, unchanged, so that its parity stays exact. A folded
+        copy is its own inference form."""
+        if self.config.encoder == "resnet" or self.folded:
+            return self
+        folded = copy.deepcopy(self).eval()
+        folded.encoder_m.fold_batch_norms()
+        folded.encoder_q.fold_batch_norms()
+        folded.folded = True
+        return folded
 
     def encode_memory(self, frame: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame (1, 3, H, W) in [0, 1] and soft masks (O, H, W) -> keys (O, 128, h*w), values (O, 512, h*w).

@@ -105,6 +105,14 @@ class LiteMemoryEncoder(_Normalised):
         x = self.trunk.stem(self._normalise(frame)) + self.conv_stem_m(mask) + self.conv_stem_o(other)
         return self.trunk.forward_from_stem(x)[3]
 
+    @torch.no_grad()
+    def fold_batch_norms(self) -> None:
+        """Fold the trunk's batch norms (`LiteTrunk.fold_batch_norms`); the mask convolutions, added to the
+        stem's before its batch norm, take the stem's scale."""
+        scale = self.trunk.fold_batch_norms().view(-1, 1, 1, 1)
+        self.conv_stem_m.weight.mul_(scale)
+        self.conv_stem_o.weight.mul_(scale)
+
 
 class LiteQueryEncoder(_Normalised):
     """The query encoder on an EfficientNet-Lite trunk, keeping the decoder's skip features."""
@@ -118,6 +126,11 @@ class LiteQueryEncoder(_Normalised):
         """`frame` (B,3,H,W) -> (r4, r3, r2, r1) at 1/16, 1/8, 1/4 and 1/2."""
         r1, r2, r3, r4 = self.trunk(self._normalise(frame))
         return r4, r3, r2, r1
+
+    @torch.no_grad()
+    def fold_batch_norms(self) -> None:
+        """Fold the trunk's batch norms (`LiteTrunk.fold_batch_norms`)."""
+        self.trunk.fold_batch_norms()
 
 
 def make_encoders(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
