@@ -90,10 +90,10 @@ def read_memory(
         if centres is not None:
             logits = logits + _log_gaussian(centres, start, stop, grid[1], options.sigma)
         if memory.valid is not None:
-            logits = logits.masked_fill(~memory.valid[None, :, :, None], float("-inf"))
-        attention = torch.softmax(logits, dim=2)
-        usage += (attention[0] > options.usage_threshold).sum(dim=2)
-        readout[..., start:stop] = torch.matmul(memory.values.unsqueeze(0), attention)
+            logits = logits.masked_fill(~memory.valid[None, :, None, :], float("-inf"))
+        attention = torch.softmax(logits, dim=3)
+        usage += _count_above(attention[0], options.usage_threshold)
+        readout[..., start:stop] = torch.matmul(memory.values.unsqueeze(0), attention.transpose(2, 3))
     return ReadResult(readout, usage)
 
 
@@ -103,8 +103,24 @@ def _chunks(total: int, step: int) -> Iterator[tuple[int, int]]:
 
 
 def _affinity(keys: torch.Tensor, query_key: torch.Tensor) -> torch.Tensor:
-    """(O, C, N) keys against (B, C, n) query keys -> (B, O, N, n) scaled dot products."""
-    return torch.matmul(keys.transpose(1, 2).unsqueeze(0), query_key.unsqueeze(1)) / math.sqrt(keys.shape[1])
+    """(O, C, N) keys against (B, C, n) query keys -> (B, O, n, N) scaled dot products.
+
+    Bank entries run along the last dimension, so that the softmax over the bank and the sums over query
+    positions read memory in order: the other way round they took half the read's time on a CPU.
+    """
+    logits = torch.matmul(query_key.transpose(1, 2).unsqueeze(1), keys.unsqueeze(0))
+    return logits.div_(math.sqrt(keys.shape[1]))
+
+
+def _count_above(attention: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(O, n, N) attention -> (O, N) int64: for each entry, the query positions above `threshold`.
+
+    Counted in blocks of 255 positions in bytes, then widened: summing the booleans straight into int64 cost
+    six times as long (the counts are the same).
+    """
+    above = (attention > threshold).view(torch.uint8)
+    counts = [block.sum(dim=1, dtype=torch.uint8).to(torch.int64) for block in above.split(255, dim=1)]
+    return torch.stack(counts).sum(dim=0)
 
 
 def _best_query_positions(
@@ -120,8 +136,8 @@ def _best_query_positions(
     for start, stop in _chunks(query_key.shape[-1], step):
         logits = _affinity(keys, query_key[..., start:stop])
         if log_prior is not None:
-            logits = logits + log_prior[None, :, None, start:stop]
-        value, index = logits.max(dim=3)
+            logits = logits + log_prior[None, :, start:stop, None]
+        value, index = logits.max(dim=2)
         better = value > best
         best = torch.where(better, value, best)
         where = torch.where(better, index + start, where)
@@ -129,8 +145,8 @@ def _best_query_positions(
 
 
 def _log_gaussian(centres: torch.Tensor, start: int, stop: int, width: int, sigma: float) -> torch.Tensor:
-    """log of KMN's kernel for query positions [start, stop): (B, O, N, stop - start)."""
+    """log of KMN's kernel for query positions [start, stop): (B, O, stop - start, N)."""
     positions = torch.arange(start, stop, device=centres.device)
-    dy = (positions // width)[None, None, None, :] - (centres // width).unsqueeze(-1)
-    dx = (positions % width)[None, None, None, :] - (centres % width).unsqueeze(-1)
+    dy = (positions // width)[None, None, :, None] - (centres // width).unsqueeze(2)
+    dx = (positions % width)[None, None, :, None] - (centres % width).unsqueeze(2)
     return -(dy.square() + dx.square()).float() / (2 * sigma * sigma)
