@@ -5,6 +5,10 @@ strongest objects at each pixel. Since it is computed from a softmax of probabil
 e, so `U` lies in [exp(1 - e), 1]. We rescale it to [0, 1] and average it over each object's own region
 (where the object wins, widened by a thin band to take in its boundary, where doubt concentrates):
 confidence = 1 - that average. An object with no region at all has confidence 0.
+
+That map sees two objects competing for a pixel, not a slow drift the network is sure of; and drift grows
+with the distance from the keyframe a frame was propagated from. So the confidence a frame reports is that
+average discounted by the distance: halved DRIFT_FRAMES frames away from its keyframe.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from torch.nn import functional as F
 
 U_FLOOR = math.exp(1 - math.e)  # the smallest value the uncertainty can take
 BAND_FRACTION = 0.01  # boundary band half-width, as a fraction of the frame diagonal
+DRIFT_FRAMES = 400  # frames from the keyframe at which the confidence is halved
 
 
 def object_confidence(probs: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor:
@@ -27,6 +32,11 @@ def object_confidence(probs: torch.Tensor, uncertainty: torch.Tensor) -> torch.T
     area = regions.sum(dim=(1, 2))
     mean_doubt = (regions * doubt).sum(dim=(1, 2)) / area.clamp(min=1)
     return torch.where(area > 0, 1 - mean_doubt, torch.zeros_like(area))
+
+
+def distance_discount(frames_from_keyframe: int) -> float:
+    """1 / (1 + d / DRIFT_FRAMES) for a frame d frames (either way) from the keyframe of its pass."""
+    return 1.0 / (1.0 + abs(frames_from_keyframe) / DRIFT_FRAMES)
 
 
 def is_lost(area: int, keyframe_area: int, fraction: float) -> bool:

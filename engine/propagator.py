@@ -23,7 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from engine.bank import BankConfig, FeatureBank
-from engine.confidence import is_lost, object_confidence
+from engine.confidence import distance_discount, is_lost, object_confidence
 from engine.contours import Polygon, trace_contours
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
@@ -43,10 +43,13 @@ class Settings:
     contours: bool = False
     contour_tolerance: float = 1.0  # plate pixels
     lost_fraction: float = 0.05  # of the object's keyframe area
+    memory_every: int | None = None  # memorise every N-th frame of a pass; None: the network's own
 
     def __post_init__(self) -> None:
         if self.max_size is not None and self.max_size < 0:
             raise ValueError("max_size must be 0 (native) or positive")
+        if self.memory_every is not None and self.memory_every < 1:
+            raise ValueError("memory_every must be 1 or more")
 
 
 @dataclass(frozen=True)
@@ -161,11 +164,12 @@ class Propagator:
         self, keyframe: int, order: Sequence[int], keyframes: Mapping[int, np.ndarray]
     ) -> Iterator[tuple[int, _Computed]]:
         bank = FeatureBank(len(self.object_ids) + 1, self.settings.bank)
-        tracker = Tracker(self.model, bank, self.settings.read, self.settings.precision)
+        every = effective_memory_every(self.model, self.settings.memory_every)
+        tracker = Tracker(self.model, bank, self.settings.read, self.settings.precision, memory_every=every)
         tracker.start(self._frame(keyframe), self._masks(keyframes[keyframe]))
         for position, index in enumerate(order):
             step = tracker.step(self._frame(index), memorize=position < len(order) - 1)
-            confidence = object_confidence(step.probs, step.uncertainty)
+            confidence = object_confidence(step.probs, step.uncertainty) * distance_discount(index - keyframe)
             yield index, _Computed(step.probs.cpu(), step.uncertainty.cpu(), confidence.cpu(), keyframe)
 
     # --- conversions ------------------------------------------------------------------------------------
@@ -242,6 +246,11 @@ class Propagator:
 def effective_max_size(model: AFBURR, max_size: int | None) -> int:
     """The cap on the shorter side a run uses: `max_size` where one is asked for, else the network's own."""
     return model.default_max_size if max_size is None else max_size
+
+
+def effective_memory_every(model: AFBURR, memory_every: int | None) -> int:
+    """Every how many frames a run memorises one: `memory_every` where asked for, else the network's own."""
+    return model.default_memory_every if memory_every is None else memory_every
 
 
 def internal_size(height: int, width: int, max_size: int) -> tuple[int, int]:

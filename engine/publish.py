@@ -28,11 +28,14 @@ from engine.weights import (
 
 
 def publish(
-    source: str | os.PathLike[str], out: str | os.PathLike[str], max_size: int, note: str = ""
+    source: str | os.PathLike[str], out: str | os.PathLike[str], max_size: int, memory_every: int = 1, note: str = ""
 ) -> Path:
-    """Write the network of the checkpoint `source` to `out`, fp16, run at `max_size` unless asked otherwise."""
+    """Write the network of the checkpoint `source` to `out`, fp16, run at `max_size` and memorising every
+    `memory_every`-th frame unless asked otherwise."""
     if max_size < 0:
         raise ValueError(f"max_size must be 0 (the plate's size) or positive, got {max_size}")
+    if memory_every < 1:
+        raise ValueError(f"memory_every must be 1 or more, got {memory_every}")
     checkpoint = read_checkpoint(source)
     whole = checkpoint if isinstance(checkpoint, Mapping) else {}
     config = model_config_of(checkpoint, source)
@@ -42,13 +45,14 @@ def publish(
     provenance = {**(stored if isinstance(stored, Mapping) else {}), "published_from": Path(source).name}
     if note:
         provenance["note"] = note
+    inference = {"max_size": max_size, "memory_every": memory_every}
     return save_checkpoint(
         {
             "epoch": whole.get("epoch", 0),
             "model": {key: _half(key, value, source) for key, value in state.items()},
             "loss": whole.get("loss", 0.0),
             "seed": whole.get("seed", 0),
-            "maskprop": {"model": config.to_dict(), "provenance": provenance, "inference": {"max_size": max_size}},
+            "maskprop": {"model": config.to_dict(), "provenance": provenance, "inference": inference},
         },
         out,
     )

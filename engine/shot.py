@@ -20,7 +20,7 @@ from engine.io import FrameSequence, InputError, open_frames, read_mask
 from engine.model.afburr import AFBURR
 from engine.plan import Direction
 from engine.progress import Progress
-from engine.propagator import Propagator, Settings, effective_max_size
+from engine.propagator import Propagator, Settings, effective_max_size, effective_memory_every
 from engine.shot_output import MATTE_FORMATS, ShotOutput
 
 
@@ -143,6 +143,7 @@ def run_record(model: AFBURR, settings: Settings) -> dict[str, Any]:
         "precision": settings.precision,
         "settings": {
             "max_size": effective_max_size(model, settings.max_size),
+            "memory_every": effective_memory_every(model, settings.memory_every),
             "reader": settings.read.reader,
             "bank": dataclasses.asdict(settings.bank),
         },

@@ -50,13 +50,18 @@ class Tracker:
         read: ReadOptions | None = None,
         precision: Precision = "fp32",
         timer: Timer = untimed,
+        memory_every: int = 1,
     ) -> None:
+        """`memory_every` N: memorise every N-th frame after the keyframe (1: every frame, as the reference)."""
+        if memory_every < 1:
+            raise ValueError(f"memory_every must be 1 or more, got {memory_every}")
         self.layout = memory_format(precision, model.config.reference_layout)
         self.model = lay_out_weights(model.for_inference(), self.layout)
         self.bank = bank
         self.read_options = read or ReadOptions()
         self.precision = precision
         self.timer = timer
+        self.memory_every = memory_every
         self.device = next(model.parameters()).device
         self._padding: Padding | None = None
         self._previous: torch.Tensor | None = None
@@ -74,7 +79,8 @@ class Tracker:
 
     @torch.inference_mode()
     def step(self, frame: torch.Tensor, memorize: bool = True, memorize_with: torch.Tensor | None = None) -> Step:
-        """Segment the next frame and, unless `memorize` is false (a pass's last frame), add it to the bank.
+        """Segment the next frame and add it to the bank if it is one to memorise (every `memory_every`-th
+        frame) and `memorize` is true (false for a pass's last frame).
 
         `memorize_with` (O, h, w) replaces the frame's own soft masks in memory: a test feeding another
         implementation's masks isolates each frame's computation from rounding that earlier frames amplified.
@@ -96,7 +102,7 @@ class Tracker:
         padded_uncertainty = segmentation.uncertainty[0].float()
         self._step += 1
         remembered = probs if memorize_with is None else memorize_with.to(probs)
-        if memorize:
+        if memorize and self._step % self.memory_every == 0:
             keys, values = self._memorize(padded, remembered)
             with self._stage("bank_update"):
                 self.bank.update(keys, values, step=self._step)

@@ -83,18 +83,31 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
     config = model_config_of(checkpoint, path)
     model = _load_into(AFBURR(config), state_dict_of(checkpoint, path), path)
     model.default_max_size = inference_max_size(checkpoint, path)
+    model.default_memory_every = inference_memory_every(checkpoint, path)
     return model
 
 
 def inference_max_size(checkpoint: Any, path: str | os.PathLike[str]) -> int:
     """The internal size (shorter side) a checkpoint is best run at: the scale it was trained at, which
     `engine publish` stores; the reference's 480 for checkpoints that do not say."""
+    return _inference_setting(checkpoint, path, "max_size", REFERENCE_MAX_SIZE, 0, "an inference size")
+
+
+def inference_memory_every(checkpoint: Any, path: str | os.PathLike[str]) -> int:
+    """Every how many frames a checkpoint's network is best given a frame to memorise, which `engine publish`
+    stores; 1 (every frame, the reference's loop) for checkpoints that do not say."""
+    return _inference_setting(checkpoint, path, "memory_every", 1, 1, "a memory interval")
+
+
+def _inference_setting(
+    checkpoint: Any, path: str | os.PathLike[str], key: str, default: int, least: int, what: str
+) -> int:
     inference = stored_entry(checkpoint, "inference")
     if inference is None:
-        return REFERENCE_MAX_SIZE
-    value = inference.get("max_size") if isinstance(inference, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise CheckpointError(f"checkpoint {path} stores an inference size that is not a whole number: {value!r}")
+        return default
+    value = inference.get(key, default) if isinstance(inference, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise CheckpointError(f"checkpoint {path} stores {what} that is not a whole number from {least}: {value!r}")
     return value
 
 

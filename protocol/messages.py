@@ -120,6 +120,8 @@ class PropagateOptions:
     kernel_sigma: Annotated[float, Range(0.1, 100.0)] = 7.0  # in feature cells, for the kernel reader
     # Shorter side of the internal resolution; 0 = native; None = the network's own (the scale it was trained at).
     max_size: Annotated[int | None, Range(0, 8192)] = None
+    # Memorise every N-th frame of a pass; None = the network's own (1, every frame, for the published networks).
+    memory_every: Annotated[int | None, Range(1, 1000)] = None
     budget: Annotated[int, Range(1, 10_000_000)] = 300_000  # feature-bank entries, split across objects
     update_rate: Annotated[float, Range(0.0, 1.0)] = 0.1
     merge_threshold: Annotated[float, Range(-1.0, 1.0)] = 0.95

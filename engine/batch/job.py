@@ -53,6 +53,7 @@ def one_of(choices: Iterable[str]) -> Rule:
     return Rule((str,), "one of " + ", ".join(names), lambda value: value in names)
 
 
+POSITIVE = Rule((int,), "a whole number above 0", lambda value: value > 0)
 TEXT = Rule((str,), "a non-empty string", lambda value: bool(value.strip()))
 INDEX = Rule((int,), "a whole number, 0 or more", lambda value: value >= 0)
 FLAG = Rule((bool,), "true or false")
@@ -69,7 +70,8 @@ OPTIONS: dict[str, Rule] = {
     "direction": one_of(DIRECTIONS),
     "reader": one_of(READERS),
     "max_size": INDEX,
-    "budget": Rule((int,), "a whole number above 0", lambda value: value > 0),
+    "memory_every": POSITIVE,
+    "budget": POSITIVE,
     "update_rate": Rule((int, float), "a number from 0 to 1", lambda value: 0 <= value <= 1),
     "merge_threshold": Rule((int, float), "a number"),
     "protect_keyframes": FLAG,

@@ -39,7 +39,7 @@ from engine.model.readout import ReaderKind
 from engine.model.reference_loop import STAGES, run_reference_loop
 from engine.parity_weights import load_parity_weights
 from engine.precision import Precision
-from engine.propagator import effective_max_size, internal_size
+from engine.propagator import effective_max_size, effective_memory_every, internal_size
 from engine.weights import load_model
 
 
@@ -48,6 +48,7 @@ class ModelBenchConfig:
     height: int = 480  # of the plate; the network runs at `internal_size` of it, as `propagate` does
     width: int = 854
     max_size: int | None = None  # as `Settings.max_size`: None is the network's own
+    memory_every: int | None = None  # as `Settings.memory_every`: None is the network's own
     objects: int = 1
     frames: int = 12
     device: str = "auto"
@@ -105,7 +106,8 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
     frame_times: list[dict[str, float]] = []
     samples: list[dict[str, Any]] = []
     started = time.perf_counter()
-    steps = run_reference_loop(model, clip, clip.first_mask, bank, options, config.precision, timer)
+    every = effective_memory_every(model, config.memory_every)
+    steps = run_reference_loop(model, clip, clip.first_mask, bank, options, config.precision, timer, memory_every=every)
     for step in steps:
         frame_times.append(timer.take())
         if config.sample_every and step.index % config.sample_every == 0:
@@ -117,6 +119,7 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
         "config": asdict(config),
         "network": model.config.name,
         "internal_size": [width, height],
+        "memory_every": every,
         "environment": _environment(device),
         "per_frame_ms": _stage_statistics(frame_times[config.warmup :]),
         "wall_s": time.perf_counter() - started,
@@ -184,7 +187,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"{report['network']} {config['width']}x{config['height']} plate at "
         f"{report['internal_size'][0]}x{report['internal_size'][1]}, {config['objects']} object(s), "
-        f"{config['frames']} frames, "
+        f"{config['frames']} frames, memory every {report['memory_every']}, "
         f"{report['environment']['device']} {config['precision']}{' compiled' if config['compile'] else ''}, "
         f"reader {config['reader']}",
         f"{'stage':<12} {'mean ms':>10} {'median ms':>10} {'frames':>7}",

@@ -43,6 +43,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="cap on the shorter side the network runs at, as propagate's (default: the network's own; 0: the plate's)",
     )
     model.add_argument(
+        "--memory-every",
+        type=_at_least(1),
+        help="memorise every N-th frame, as propagate's (default: the network's own)",
+    )
+    model.add_argument(
         "--objects", type=_counts, default=(1,), help="objects besides the background, comma-separated (default 1)"
     )
     model.add_argument("--frames", type=int, help="clip length (default 12; long run 2000)")
@@ -152,6 +157,7 @@ def _model_config(args: argparse.Namespace, objects: int, precision: str, reason
         height=height,
         width=width,
         max_size=args.max_size,
+        memory_every=args.memory_every,
         objects=objects,
         frames=args.frames or defaults["frames"],
         device=args.device,

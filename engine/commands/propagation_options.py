@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "direction": "both",
     "reader": "global",
     "max_size": None,  # the network's own: the scale it was trained at
+    "memory_every": None,  # the network's own: every frame for the published AFB-URR networks
     "budget": 300_000,
     "update_rate": 0.1,
     "merge_threshold": 0.95,
@@ -39,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULTS["max_size"],
         help="cap on the shorter side of the internal resolution; 0 keeps the plate's size (default: the size "
         "the network was trained at, which its checkpoint stores; 480 for the published AFB-URR ones)",
+    )
+    group.add_argument(
+        "--memory-every",
+        type=positive,
+        default=DEFAULTS["memory_every"],
+        help="memorise every N-th frame of a pass (default: the network's own, which its checkpoint stores; "
+        "1, every frame, for the published AFB-URR ones)",
     )
     group.add_argument("--budget", type=positive, default=DEFAULTS["budget"], help="feature-bank entries")
     group.add_argument("--update-rate", type=fraction, default=DEFAULTS["update_rate"])
@@ -67,6 +75,7 @@ def settings_from(options: Mapping[str, Any], precision: Precision) -> Settings:
     )
     return Settings(
         max_size=values["max_size"],
+        memory_every=values["memory_every"],
         bank=bank,
         read=ReadOptions(reader=READERS[values["reader"]]),
         precision=precision,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.commands.propagation_options import non_negative
+from engine.commands.propagation_options import non_negative, positive
 from engine.exit_codes import run_reporting_errors
 
 
@@ -17,8 +17,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--max-size",
         type=non_negative,
         required=True,
-        help="internal size (shorter side) the network runs at by default: the scale it was trained and "
-        "validated at",
+        help="internal size (shorter side) the network runs at by default: the scale it was trained and validated at",
+    )
+    parser.add_argument(
+        "--memory-every",
+        type=positive,
+        default=1,
+        help="memorise every N-th frame of a pass by default (default 1: every frame, the reference's loop)",
     )
     parser.add_argument("--note", default="", help="a line of provenance stored in the file")
 
@@ -30,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from engine.publish import publish
 
-    path = publish(args.checkpoint, args.out, args.max_size, args.note)
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB), internal size {args.max_size}", file=sys.stderr)
+    path = publish(args.checkpoint, args.out, args.max_size, args.memory_every, args.note)
+    size = path.stat().st_size / 2**20
+    print(
+        f"wrote {path} ({size:.1f} MiB), internal size {args.max_size}, memory every {args.memory_every}",
+        file=sys.stderr,
+    )
     return 0

@@ -66,6 +66,9 @@ class AFBURR(nn.Module):
         # The internal size (shorter side) the network is run at unless asked otherwise: the scale it was
         # trained at, which its checkpoint stores (`engine.weights.load_model` sets it).
         self.default_max_size = REFERENCE_MAX_SIZE
+        # Every how many frames a pass memorises a frame unless asked otherwise (1: every frame, the reference's
+        # loop); the checkpoint stores it too.
+        self.default_memory_every = 1
         self.folded = False  # true in the copy `for_inference` makes
         self.eval()
 

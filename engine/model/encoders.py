@@ -138,4 +138,3 @@ def make_encoders(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
     if config.encoder == "resnet":
         return MemoryEncoder(config), QueryEncoder(config)
     return LiteMemoryEncoder(config), LiteQueryEncoder(config)
-

@@ -40,13 +40,15 @@ def run_reference_loop(
     precision: Precision = "fp32",
     timer: Timer = untimed,
     forced_masks: Sequence[torch.Tensor] | None = None,
+    memory_every: int = 1,
 ) -> Iterator[StepOutput]:
     """Propagate `first_mask` (O, H, W) one-hot, background first, through `frames` (each (3, H, W) in [0, 1]).
 
     `timer(stage)` is entered around each stage (names in `STAGES`), for benchmarks. `forced_masks[t - 1]`,
-    when given, is the soft mask (O, H, W) memorised for frame t instead of the loop's own.
+    when given, is the soft mask (O, H, W) memorised for frame t instead of the loop's own. `memory_every`
+    N memorises only every N-th frame (the reference: 1).
     """
-    tracker = Tracker(model, bank, read_options, precision, timer)
+    tracker = Tracker(model, bank, read_options, precision, timer, memory_every)
     tracker.start(frames[0], first_mask)
     for index in range(1, len(frames)):
         forced = None if forced_masks is None else forced_masks[index - 1]

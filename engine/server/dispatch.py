@@ -249,6 +249,7 @@ class Dispatcher:
                 {
                     "reader": options.reader,
                     "max_size": options.max_size,
+                    "memory_every": options.memory_every,
                     "budget": options.budget,
                     "update_rate": options.update_rate,
                     "merge_threshold": options.merge_threshold,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from engine.confidence import U_FLOOR, is_lost, object_confidence
+from engine.confidence import DRIFT_FRAMES, U_FLOOR, distance_discount, is_lost, object_confidence
 from engine.contours import trace_contours
 
 
@@ -36,6 +36,12 @@ def test_an_object_with_no_pixels_has_confidence_zero():
     probs = two_objects()
     probs[0, 25:35, 25:35], probs[2] = 1, 0
     assert object_confidence(probs, torch.full((40, 40), U_FLOOR))[1] == 0
+
+
+def test_confidence_is_halved_drift_frames_away_from_the_keyframe_either_way():
+    assert distance_discount(0) == 1.0
+    assert distance_discount(DRIFT_FRAMES) == distance_discount(-DRIFT_FRAMES) == 0.5
+    assert 1.0 > distance_discount(1) > distance_discount(2) > distance_discount(10 * DRIFT_FRAMES) > 0
 
 
 def test_lost_means_the_area_collapsed_relative_to_the_keyframe():

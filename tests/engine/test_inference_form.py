@@ -60,4 +60,3 @@ def test_local_windows_equal_the_reference_pooling(layout):
     maximum = nn.MaxPool2d(LOCAL_SIZE, stride=1, padding=half)(x)
     assert torch.allclose(local_mean(x), mean, atol=1e-6, rtol=0)
     assert torch.equal(local_max(x), maximum)
-

@@ -5,11 +5,14 @@ the reference computes (golden labels), keeps object ids, and that results depen
 """
 
 import copy
+import math
 
 import numpy as np
 import pytest
 
+from engine import confidence
 from engine.bank import BankConfig
+from engine.confidence import distance_discount
 from engine.plan import affected_range
 from engine.propagator import Propagator, Settings, internal_size
 
@@ -82,6 +85,32 @@ def test_the_keyframe_comes_back_as_drawn(parity_model, shot):
     assert result.source == "keyframe"
     np.testing.assert_array_equal(result.labels, mask())
     assert [obj.confidence for obj in result.objects] == [1.0, 1.0]
+
+
+def test_confidence_is_discounted_by_the_distance_from_the_keyframe_of_its_pass(parity_model, shot, monkeypatch):
+    discounted = run(parity_model, shot, {3: mask()}, direction="both")
+    monkeypatch.setattr(confidence, "DRIFT_FRAMES", math.inf)
+    undiscounted = run(parity_model, shot, {3: mask()}, direction="both")
+    monkeypatch.undo()
+    for index, result in discounted.items():
+        ours = [obj.confidence for obj in result.objects]
+        plain = [obj.confidence * distance_discount(index - 3) for obj in undiscounted[index].objects]
+        assert ours == pytest.approx(plain, abs=1e-6)
+
+
+def test_the_memory_interval_follows_the_network_unless_asked(parity_model, shot):
+    every_frame = run(parity_model, shot, {0: mask()}, direction="forward")
+    assert run(parity_model, shot, {0: mask()}, direction="forward", memory_every=1)[6].mattes.tobytes() == (
+        every_frame[6].mattes.tobytes()
+    )
+    sparse = copy.copy(parity_model)  # shares the weights; only the interval it asks for differs
+    sparse.default_memory_every = 3
+    own = run(sparse, shot, {0: mask()}, direction="forward")
+    asked = run(parity_model, shot, {0: mask()}, direction="forward", memory_every=3)
+    np.testing.assert_array_equal(own[6].mattes, asked[6].mattes)
+    assert not np.array_equal(own[6].mattes, every_frame[6].mattes)
+    with pytest.raises(ValueError, match="memory_every"):
+        Settings(memory_every=0)
 
 
 def test_directions_reach_the_frames_they_should(parity_model, shot):

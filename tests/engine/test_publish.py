@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
 
 def test_published_network_is_fp16_on_disk_and_loads_as_fp32_with_its_size(trained, tmp_path):
     model, source = trained
-    out = publish(source, tmp_path / "net.pth", max_size=240, note="a test")
+    out = publish(source, tmp_path / "net.pth", max_size=240, memory_every=3, note="a test")
     stored = read_checkpoint(out)
     assert "optimizer" not in stored
     assert {v.dtype for v in stored["model"].values() if v.is_floating_point()} == {torch.float16}
@@ -44,7 +44,7 @@ def test_published_network_is_fp16_on_disk_and_loads_as_fp32_with_its_size(train
         "note": "a test",
     }
     loaded = load_model(out)
-    assert (loaded.config, loaded.default_max_size) == (model.config, 240)
+    assert (loaded.config, loaded.default_max_size, loaded.default_memory_every) == (model.config, 240, 3)
     for (key, ours), theirs in zip(loaded.state_dict().items(), model.state_dict().values(), strict=True):
         assert ours.dtype == theirs.dtype, key
         assert torch.equal(ours, theirs.half().to(theirs.dtype) if theirs.is_floating_point() else theirs), key
@@ -53,6 +53,23 @@ def test_published_network_is_fp16_on_disk_and_loads_as_fp32_with_its_size(train
 
 def test_a_checkpoint_that_does_not_say_its_size_runs_at_the_references(trained):
     assert load_model(trained[1]).default_max_size == REFERENCE_MAX_SIZE
+    assert load_model(trained[1]).default_memory_every == 1  # every frame, as the reference loop
+
+
+def test_a_published_file_from_before_memory_intervals_memorises_every_frame(trained, tmp_path):
+    checkpoint = torch.load(publish(trained[1], tmp_path / "net.pth", 240, memory_every=4), weights_only=True)
+    del checkpoint["maskprop"]["inference"]["memory_every"]
+    torch.save(checkpoint, tmp_path / "older.pth")
+    assert load_model(tmp_path / "older.pth").default_memory_every == 1
+
+
+@pytest.mark.parametrize("stored", [0, -2, 1.5, "often", False, None])
+def test_a_stored_memory_interval_that_is_not_a_whole_number_from_one_is_refused(trained, tmp_path, stored):
+    checkpoint = torch.load(publish(trained[1], tmp_path / "net.pth", 240), weights_only=True)
+    checkpoint["maskprop"]["inference"]["memory_every"] = stored
+    torch.save(checkpoint, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="memory interval"):
+        load_model(tmp_path / "bad.pth")
 
 
 @pytest.mark.parametrize("stored", [-1, 2.5, "big", True, [240]])
@@ -89,6 +106,7 @@ def test_a_checkpoint_that_does_not_fit_its_configuration_is_refused(trained, tm
         (["{absent}", "{out}", "--max-size", "240"], "does not exist"),
         (["{source}", "{out}", "--max-size", "-5"], "is not a whole number, 0 or more"),
         (["{source}", "{out}"], "--max-size"),
+        (["{source}", "{out}", "--max-size", "240", "--memory-every", "0"], "is not a whole number above 0"),
     ],
 )
 def test_publish_command_refuses_bad_input_with_one_line(trained, tmp_path, engine_env, arguments, message):
@@ -108,6 +126,7 @@ def test_the_shipped_network_is_a_published_lite_network():
     shipped = load_model(DEFAULT_NETWORK)
     assert shipped.config.encoder.startswith("lite")
     assert 0 < shipped.default_max_size <= REFERENCE_MAX_SIZE
+    assert shipped.default_memory_every >= 1
     assert DEFAULT_NETWORK.stat().st_size < 20 * 2**20
 
 

@@ -54,3 +54,19 @@ def test_every_reader_runs_the_loop_deterministically(parity_model, reader):
     finally:
         set_deterministic(False)
     assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
+
+
+def test_a_memory_interval_memorises_every_nth_frame_only(parity_model):
+    """48 x 64 gives 12 features per frame per object; nothing merges at a threshold above 1."""
+    clip = SyntheticClip(48, 64, objects=1, length=8)
+    bank = FeatureBank(2, BankConfig(merge_threshold=2.0))
+    sizes = [
+        step.bank_sizes[0] for step in run_reference_loop(parity_model, clip, clip.first_mask, bank, memory_every=3)
+    ]
+    assert sizes == [12, 12, 24, 24, 24, 36, 36]  # the keyframe, then frames 3 and 6 (7 is the last: never)
+
+
+def test_a_memory_interval_below_one_is_refused(parity_model):
+    clip = SyntheticClip(48, 64, objects=1, length=3)
+    with pytest.raises(ValueError, match="memory_every"):
+        list(run_reference_loop(parity_model, clip, clip.first_mask, FeatureBank(2), memory_every=0))
