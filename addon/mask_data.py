@@ -6,6 +6,9 @@ import bpy
 
 from .raster import BezierPoint, LayerShape, SplineShape
 
+# From Blender 5.2 a layer that fills holes fills by winding: a nested spline cuts only when wound the other way.
+WINDING_HOLES_VERSION = (5, 2, 0)
+
 
 def _point(point: bpy.types.MaskSplinePoint) -> BezierPoint:
     return BezierPoint(
@@ -30,6 +33,7 @@ def _layer(layer: bpy.types.MaskLayer) -> LayerShape:
         invert=layer.invert,
         fill_holes=layer.use_fill_holes,
         hide_render=layer.hide_render,
+        hole_rule="nonzero" if bpy.app.version >= WINDING_HOLES_VERSION else "even-odd",
     )
 
 

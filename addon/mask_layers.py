@@ -1,7 +1,8 @@
 """Write an object's traced contours into a Mask layer as splines keyed frame by frame.
 
 The layer (found again by name, so writing again replaces it) gets one cyclic spline per part slot from
-``contour_splines.plan_tracks`` and is filled even-odd (``use_fill_holes``), so hole splines cut their outline.
+``contour_splines.plan_tracks`` and fills holes (``use_fill_holes``): hole splines are wound opposite to their
+outline, which cuts them out under the even-odd rule of Blender 5.1 and earlier and the winding rule of 5.2 on.
 Points use FREE handles keyed onto the point itself, so every segment is straight and the filled shape is exactly
 the resampled polygon. VECTOR handles would draw the same shape, but Blender recomputes them from the points of
 the previous evaluation: after ``frame_set`` the handles lag one frame behind the keyed ``co`` (seen in 5.0.1,
@@ -54,7 +55,7 @@ def write_object_layer(
     ``width`` and ``height`` are the plate's, which the contours are measured in. Earlier splines and keys of
     this layer are removed first; other layers and their keys are left alone.
     """
-    tracks = contour_splines.plan_tracks(frames, count)
+    tracks = contour_splines.plan_tracks(frames, count, width, height)
     layer = _empty_layer(mask, name)
     layer.use_fill_holes = True
     for track in tracks:

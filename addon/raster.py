@@ -16,8 +16,10 @@ What is reproduced from Blender's mask rasteriser (``mask_rasterize.cc``), and c
   anti-aliasing strip on one side of every outline (``edge_band``); the part of it that reads above 0.5 is added, so
   the result equals the Mask node's output thresholded at 0.5.
 * **Fill within a layer.** By default (``use_fill_holes`` off) a layer is the union of its splines' fills, whatever
-  their orientation. With ``use_fill_holes`` on, splines of the layer are filled together with the even-odd rule,
-  so a spline inside another cuts a hole. A self-intersecting spline is filled even-odd.
+  their orientation. With ``use_fill_holes`` on, splines of the layer are filled together: up to Blender 5.1 with
+  the even-odd rule, so any spline inside another cuts a hole; from 5.2 with the non-zero winding rule, so only a
+  spline wound opposite to the one around it cuts a hole (``hole_rule``, which ``mask_data`` sets from the running
+  Blender). A self-intersecting spline is filled even-odd.
 * **Layers.** ``composite`` blends layers bottom to top with Blender's formulas for every blend mode, ``alpha`` and
   ``invert``, clamping to 0..1 after each layer, and skips ``hide_render`` layers, as the Mask node does.
 
@@ -68,6 +70,7 @@ class LayerShape:
     invert: bool = False
     fill_holes: bool = False
     hide_render: bool = False
+    hole_rule: str = "even-odd"  # how ``fill_holes`` combines splines: "even-odd" (Blender <= 5.1) or "nonzero"
 
 
 def _blend_merge_add(value: np.ndarray, layer: np.ndarray, alpha: float) -> np.ndarray:
@@ -208,6 +211,12 @@ def fill_nonzero(polygons: Sequence[np.ndarray], width: int, height: int) -> np.
     return _crossings(polygons, width, height) != 0
 
 
+_HOLE_RULES: dict[str, Callable[[Sequence[np.ndarray], int, int], np.ndarray]] = {
+    "even-odd": fill_even_odd,
+    "nonzero": fill_nonzero,
+}
+
+
 def edge_band(outline: np.ndarray, width: int, height: int) -> list[np.ndarray]:
     """Quads covering the part of the Mask node's anti-aliasing strip that reads above 0.5, one per outline edge.
 
@@ -239,7 +248,7 @@ def rasterize_layer(layer: LayerShape, width: int, height: int) -> np.ndarray:
         if spline.fill and spline.points
     ]
     if layer.fill_holes:
-        filled = fill_even_odd(outlines, width, height)
+        filled = _HOLE_RULES[layer.hole_rule](outlines, width, height)
     else:
         filled = np.zeros((height, width), dtype=bool)
         for outline in outlines:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -88,12 +89,38 @@ def test_align_undoes_a_rotated_start() -> None:
     np.testing.assert_allclose(aligned, previous + 1.0)
 
 
-def test_align_undoes_a_reversed_orientation() -> None:
-    previous = contour_splines.resample(rectangle(0, 0, 40, 20), 16)
+def test_orient_winds_outlines_clockwise_and_holes_counter_clockwise_on_screen() -> None:
+    clockwise = rectangle(0, 0, 40, 20)  # right along the top, then down: clockwise with y down
+    assert contour_splines.signed_area(clockwise) == 800.0
 
-    aligned = contour_splines.align(previous, np.roll(previous[::-1], 3, axis=0))
+    assert contour_splines.orient(clockwise, hole=False) is clockwise
+    assert contour_splines.signed_area(contour_splines.orient(clockwise, hole=True)) == -800.0
+    assert contour_splines.signed_area(contour_splines.orient(clockwise[::-1], hole=False)) == 800.0
 
-    np.testing.assert_allclose(aligned, previous)
+
+def test_a_collapsed_spline_is_a_tiny_circle_outside_the_nearest_edge() -> None:
+    for centre, expected in [
+        ((5, 40), (-3.5, 40)),
+        ((95, 40), (102.5, 40)),
+        ((50, 2), (50, -3.5)),
+        ((50, 77), (50, 82.5)),
+    ]:
+        shape = contour_splines.collapsed(np.array(centre, dtype=float), 16, 100, 80)
+        assert shape.shape == (16, 2)
+        np.testing.assert_allclose(shape.mean(axis=0), expected, atol=1e-9)
+        assert np.abs(shape - expected).max() <= contour_splines.COLLAPSED_RADIUS + 1e-12
+        assert len(np.unique(shape.round(9), axis=0)) == 16  # no two points coincide
+
+
+def test_plan_tracks_keeps_each_spline_wound_one_way_whatever_the_tracer_sent() -> None:
+    outline, hole = rectangle(0, 0, 40, 40), rectangle(10, 10, 20, 20)
+    frames = {1: [(outline, False), (hole, True)], 2: [(outline[::-1] + 1, False), (hole[::-1] + 1, True)]}
+
+    tracks = contour_splines.plan_tracks(frames, 8, 100, 80)
+
+    assert [track.hole for track in tracks] == [False, True]
+    assert all(contour_splines.signed_area(shape) > 0 for shape in tracks[0].shapes.values())
+    assert all(contour_splines.signed_area(shape) < 0 for shape in tracks[1].shapes.values())
 
 
 def test_align_without_a_previous_frame_keeps_the_points() -> None:
@@ -129,11 +156,12 @@ def test_plan_tracks_collapses_parts_before_they_appear_and_after_they_vanish() 
     }
     frames[3] = [frames[2][1]]  # the first part vanishes
 
-    first, second = contour_splines.plan_tracks(frames, 8)
+    first, second = contour_splines.plan_tracks(frames, 8, 100, 80)
 
     assert sorted(first.shapes) == sorted(second.shapes) == [1, 2, 3]
-    np.testing.assert_allclose(first.shapes[3], np.full((8, 2), [6.0, 5.0]))  # last seen centroid
-    np.testing.assert_allclose(second.shapes[1], np.full((8, 2), [55.0, 55.0]))  # first seen centroid
+    # Just outside the frame's edge nearest the last seen centroid (6, 5), and the first seen one (55, 55).
+    np.testing.assert_allclose(first.shapes[3], np.full((8, 2), [6.0, -0.5 - contour_splines.OFF_FRAME]), atol=1e-2)
+    np.testing.assert_allclose(second.shapes[1], np.full((8, 2), [55.0, 79.5 + contour_splines.OFF_FRAME]), atol=1e-2)
     np.testing.assert_allclose(second.shapes[3], second.shapes[2])
     assert not first.hole and not second.hole
 
@@ -141,10 +169,12 @@ def test_plan_tracks_collapses_parts_before_they_appear_and_after_they_vanish() 
 def test_plan_tracks_matches_holes_only_with_holes() -> None:
     outline, hole = rectangle(0, 0, 40, 40), rectangle(10, 10, 20, 20)
 
-    tracks = contour_splines.plan_tracks({1: [(outline, False)], 2: [(hole, True), (outline, False)]}, 8)
+    tracks = contour_splines.plan_tracks({1: [(outline, False)], 2: [(hole, True), (outline, False)]}, 8, 100, 80)
 
     assert [track.hole for track in tracks] == [False, True]
-    np.testing.assert_allclose(tracks[1].shapes[1], np.full((8, 2), [15.0, 15.0]))
+    np.testing.assert_allclose(
+        tracks[1].shapes[1], np.full((8, 2), [-0.5 - contour_splines.OFF_FRAME, 15.0]), atol=1e-2
+    )
 
 
 # Functions below run inside the child process that imports bpy.
@@ -155,6 +185,7 @@ def write_and_report(report: str) -> None:
     import bpy
 
     from addon import animation, mask_data, mask_layers
+    from tests.addon.compositing import render_mask_node, render_still
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
@@ -164,10 +195,14 @@ def write_and_report(report: str) -> None:
         mask_layers.write_object_layer(mask, 3, LAYER, shot(), WIDTH, HEIGHT, count=COUNT)
     layer = mask.layers[LAYER]
     fcurves = animation.fcurves_of(mask)
-    fills = {}
+    render_mask_node(scene, mask)
+    scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
+    fills, renders = {}, {}
     for frame in shot():
         shapes = {shape.name: shape for shape in mask_data.mask_layers_at(mask, frame, scene)}
         fills[frame] = raster.rasterize_layer(shapes[LAYER], WIDTH, HEIGHT).astype(int).tolist()
+        render_still(scene, Path(report).with_name(f"{frame}.png"))
+        renders[frame] = (cv2.imread(str(Path(report).with_name(f"{frame}.png")), cv2.IMREAD_GRAYSCALE) > 127).tolist()
     result = {
         "layers": [lay.name for lay in mask.layers],
         "fill_holes": layer.use_fill_holes,
@@ -180,25 +215,27 @@ def write_and_report(report: str) -> None:
         },
         "groups": sorted({f.group.name for f in fcurves}),
         "fills": fills,
+        "renders": renders,
     }
     Path(report).write_text(json.dumps(result))
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    pytest.importorskip("bpy")
     report = tmp_path_factory.mktemp("mask-layers") / "report.json"
     script = "import sys; from tests.addon.test_mask_layers import write_and_report; write_and_report(sys.argv[1])"
     subprocess.run([sys.executable, "-c", script, str(report)], cwd=REPO, check=True, capture_output=True, timeout=120)
     return json.loads(report.read_text())
 
 
+@pytest.mark.blender
 def test_layer_has_one_cyclic_free_handle_spline_per_part_slot(written: dict) -> None:
     assert written["layers"] == ["artist", LAYER]
     assert written["fill_holes"] is True
     assert written["splines"] == [{"points": COUNT, "cyclic": True, "handles": ["FREE"]}] * 3
 
 
+@pytest.mark.blender
 def test_every_point_and_handle_is_keyed_linearly_on_every_frame(written: dict) -> None:
     fcurves = written["fcurves"]
 
@@ -215,6 +252,7 @@ def test_every_point_and_handle_is_keyed_linearly_on_every_frame(written: dict) 
     assert written["groups"] == ["obj3"]
 
 
+@pytest.mark.blender
 @pytest.mark.parametrize("frame", [10, 11, 12])
 def test_layer_fills_the_traced_polygons_at_each_frame(written: dict, frame: int) -> None:
     fill = np.array(written["fills"][str(frame)], dtype=bool)
@@ -222,5 +260,16 @@ def test_layer_fills_the_traced_polygons_at_each_frame(written: dict, frame: int
     assert iou(fill, contour_fill(shot()[frame])) >= 0.95
 
 
+@pytest.mark.blender
+@pytest.mark.parametrize("frame", [10, 11, 12])
+def test_blenders_mask_node_renders_the_traced_polygons_holes_included(written: dict, frame: int) -> None:
+    rendered = np.array(written["renders"][str(frame)], dtype=bool)
+
+    assert iou(rendered, contour_fill(shot()[frame])) >= 0.95
+    assert iou(rendered, np.array(written["fills"][str(frame)], dtype=bool)) >= 0.99  # our rasteriser agrees
+
+
+@pytest.mark.blender
 def test_layer_draws_nothing_where_the_object_is_lost(written: dict) -> None:
     assert not np.array(written["fills"]["13"], dtype=bool).any()  # every spline collapsed to a point
+    assert not np.array(written["renders"]["13"], dtype=bool).any()
