@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .vendored import protocol_module
+
 START_TIMEOUT = 120.0  # seconds: importing PyTorch and loading a checkpoint from a slow disk
 STOP_TIMEOUT = 10.0  # seconds for a clean SIGTERM shutdown (the step in progress finishes) before a kill
 WAIT_STEP = 0.1  # seconds between looks at the log while a blocking caller waits
@@ -75,7 +77,7 @@ class LocalEngine:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=dict(environment) if environment is not None else None,
+                    env=protocol_module("environment").engine_environment(environment),
                 )
             except OSError as error:  # an executable file that is no program (exec format error)
                 raise LocalEngineError(f"The local engine's Python interpreter {python} cannot run: {error}") from None

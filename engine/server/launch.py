@@ -12,13 +12,16 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from engine.errors import EngineError
+from protocol.environment import engine_environment
 
 START_TIMEOUT = 120.0  # seconds: importing torch and loading a checkpoint on a slow disk
+READY_PREFIX = "serving on "  # what `engine serve` prints once it answers
 
 
 class ServerStartError(EngineError):
@@ -34,7 +37,7 @@ class ServerProcess:
         self.log_path = log_path
         self._log: IO[str] | int = log_path.open("w") if log_path is not None else subprocess.DEVNULL
         command = [sys.executable, "-m", "engine", "serve", *args]
-        env = dict(environment) if environment is not None else None
+        env = engine_environment(environment)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
         self.endpoint = self._wait_until_serving()
 
@@ -72,16 +75,34 @@ class ServerProcess:
                 self._log.close()
 
     def _wait_until_serving(self) -> str:
-        """The endpoint from the first stdout line (read in a thread: a pipe has no portable read timeout)."""
+        """The endpoint from the `serving on` line of stdout; other lines (what a library printed first) are skipped.
+
+        Lines are read in a thread, since a pipe has no portable read timeout; it stops at the line it waits for.
+        """
         stdout = self.process.stdout
         assert stdout is not None
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-        try:
-            line = lines.get(timeout=START_TIMEOUT)
-        except queue.Empty:
-            line = ""
-        if not line.startswith("serving on "):
-            self.stop(timeout=5)
-            raise ServerStartError(f"the engine did not start ({line.strip() or 'no output'}):\n{self.log()[-4000:]}")
-        return line.split()[-1]
+        threading.Thread(target=_read_until_serving, args=(stdout, lines), daemon=True).start()
+        skipped: list[str] = []
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                line = ""
+            if line.startswith(READY_PREFIX):
+                return line.split()[-1]
+            if not line:  # end of output, or the time-out
+                self.stop(timeout=5)
+                said = " | ".join(skipped[-3:]) or "no output"
+                raise ServerStartError(f"the engine did not start ({said}):\n{self.log()[-4000:]}")
+            skipped.append(line.strip())
+
+
+def _read_until_serving(stdout: IO[str], lines: queue.Queue[str]) -> None:
+    """Pass stdout's lines on until the `serving on` line or the end ("")."""
+    while True:
+        line = stdout.readline()
+        lines.put(line)
+        if not line or line.startswith(READY_PREFIX):
+            return

@@ -19,6 +19,7 @@ import pytest
 
 from addon import connection, local_engine
 from addon.local_engine import LocalEngineError, LocalEngineSpec
+from protocol.environment import engine_environment
 from tests.protocol.scripted_engine import ScriptedEngine
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,7 +160,9 @@ engine = local_engine.ensure(local_engine.LocalEngineSpec({python!r}, "", {free_
 engine.wait()
 print(engine.process.pid)
 """  # and exits without stopping it: `atexit` must
-    done = subprocess.run([sys.executable, "-c", started], cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", started], cwd=REPO, env=engine_environment(), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     pid = int(done.stdout)
     with pytest.raises(ProcessLookupError):
