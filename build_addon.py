@@ -2,8 +2,9 @@
 
 Each zip holds the add-on (addon/), a copy of the protocol package as its subpackage `protocol` (absolute
 `protocol.*` imports rewritten to relative ones, see docs/addon.md), the pyzmq and msgpack wheels of that
-platform for Python 3.11 (Blender 4.2 to 5.0) and 3.13 (Blender 5.1 and later), and a manifest that lists
-them. Wheels are downloaded once with pip and cached in build/wheels/.
+platform for the Python of every Blender the zip supports (3.11 for Blender 4.2 to 5.0, 3.13 for 5.1 to 5.3),
+and a manifest that lists them and bounds the Blender versions to those. Wheels are downloaded once with pip and
+cached in build/wheels/.
 
     python build_addon.py                          # every platform
     python build_addon.py --platform linux-x64     # one platform
@@ -13,6 +14,7 @@ them. Wheels are downloaded once with pip and cached in build/wheels/.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import subprocess
 import sys
@@ -25,14 +27,37 @@ ROOT = Path(__file__).resolve().parent
 ADDON = ROOT / "addon"
 PROTOCOL = ROOT / "protocol"
 
-# Pinned so every zip carries the same code; each has cp311 and cp313 (or abi3) wheels for all three platforms.
+# Pinned so every zip carries the same code; each has cp311 and cp313 (or abi3) wheels for every platform below.
 PINS = (("pyzmq", "27.3.0"), ("msgpack", "1.2.4"))
-PYTHONS = ("3.11", "3.13")
-# Blender's platform name -> the pip platform tag that finds its wheels.
+# The Python each Blender line embeds (its release notes). A line not listed runs a Python we ship no wheels for.
+BLENDER_PYTHONS = {
+    (4, 2): "3.11",
+    (4, 3): "3.11",
+    (4, 4): "3.11",
+    (4, 5): "3.11",
+    (5, 0): "3.11",
+    (5, 1): "3.13",
+    (5, 2): "3.13",
+    (5, 3): "3.13",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Platform:
+    """A Blender platform: the pip tag that finds its wheels and the first Blender line the zip does not support."""
+
+    pip_tag: str
+    # Exclusive, as Blender reads `blender_version_max`. 5.4 may move to a Python whose wheels are not in the zip
+    # (msgpack's are built per Python version), so a zip never claims a Blender it was not built for.
+    blender_max: tuple[int, int] = (5, 4)
+
+
 PLATFORMS = {
-    "linux-x64": "manylinux_2_28_x86_64",
-    "windows-x64": "win_amd64",
-    "macos-arm64": "macosx_11_0_arm64",
+    "linux-x64": Platform("manylinux_2_28_x86_64"),
+    "windows-x64": Platform("win_amd64"),
+    "macos-arm64": Platform("macosx_11_0_arm64"),
+    # Blender 5.0 dropped Intel Macs: 4.2 to 4.5 LTS still run there, on Python 3.11.
+    "macos-x64": Platform("macosx_10_15_x86_64", blender_max=(5, 0)),
 }
 
 _PROTOCOL_IMPORT = re.compile(r"^(\s*)from protocol(\.[\w.]+)? import ", re.MULTILINE)
@@ -68,7 +93,8 @@ def build(platform: str, *, cache: Path, dist: Path, offline: bool) -> Path:
     """Write the zip for one Blender platform and return its path."""
     manifest_text = (ADDON / "blender_manifest.toml").read_text(encoding="utf-8")
     manifest = tomllib.loads(manifest_text)
-    wheels = [wheel for python in PYTHONS for wheel in wheels_for(platform, python, cache=cache, offline=offline)]
+    pythons = pythons_for(platform, manifest["blender_version_min"])
+    wheels = [wheel for python in pythons for wheel in wheels_for(platform, python, cache=cache, offline=offline)]
     dist.mkdir(parents=True, exist_ok=True)
     target = dist / f"{manifest['id']}-{manifest['version']}-{platform.replace('-', '_')}.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -82,6 +108,18 @@ def build(platform: str, *, cache: Path, dist: Path, offline: bool) -> Path:
     return target
 
 
+def supported_lines(platform: str, blender_min: str) -> list[tuple[int, int]]:
+    """The Blender lines (major, minor) a zip for ``platform`` installs on: from the manifest's minimum up to the
+    platform's exclusive maximum."""
+    low = tuple(int(part) for part in blender_min.split(".")[:2])
+    return [line for line in BLENDER_PYTHONS if low <= line < PLATFORMS[platform].blender_max]
+
+
+def pythons_for(platform: str, blender_min: str) -> list[str]:
+    """The Pythons whose wheels the zip for ``platform`` carries: those of the Blenders it supports, in order."""
+    return sorted({BLENDER_PYTHONS[line] for line in supported_lines(platform, blender_min)})
+
+
 def wheels_for(platform: str, python: str, *, cache: Path, offline: bool) -> list[Path]:
     """The pinned wheels for one platform and Python, downloaded into the cache unless already there."""
     folder = cache / platform / f"py{python}"
@@ -89,7 +127,7 @@ def wheels_for(platform: str, python: str, *, cache: Path, offline: bool) -> lis
     if wheels is None and offline:
         raise BuildError(f"no cached wheels for {platform}, Python {python} in {folder}; build once without --offline")
     if wheels is None:
-        _download(folder, PLATFORMS[platform], python)
+        _download(folder, PLATFORMS[platform].pip_tag, python)
         wheels = _cached(folder)
     if wheels is None:
         raise BuildError(f"pip download left no {' and '.join(n for n, _ in PINS)} wheels in {folder}")
@@ -119,13 +157,17 @@ def _download(folder: Path, pip_platform: str, python: str) -> None:
 
 
 def platform_manifest(source: str, platform: str, wheel_names: Sequence[str]) -> str:
-    """The source manifest with `platforms` and `wheels` added as top-level keys, before the first table."""
-    if {"platforms", "wheels"} & tomllib.loads(source).keys():
-        raise BuildError("addon/blender_manifest.toml must not set platforms or wheels; the build writes them")
+    """The source manifest with `blender_version_max`, `platforms` and `wheels` added as top-level keys, before
+    the first table."""
+    if {"blender_version_max", "platforms", "wheels"} & tomllib.loads(source).keys():
+        raise BuildError(
+            "addon/blender_manifest.toml must not set blender_version_max, platforms or wheels; the build writes them"
+        )
     lines = source.splitlines(keepends=True)
     first_table = next((i for i, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines))
     wheels = "".join(f'    "./wheels/{name}",\n' for name in wheel_names)
-    generated = f'platforms = ["{platform}"]\nwheels = [\n{wheels}]\n\n'
+    major, minor = PLATFORMS[platform].blender_max
+    generated = f'blender_version_max = "{major}.{minor}.0"\nplatforms = ["{platform}"]\nwheels = [\n{wheels}]\n\n'
     return "".join(lines[:first_table]) + generated + "".join(lines[first_table:])
 
 

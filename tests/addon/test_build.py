@@ -21,9 +21,19 @@ def test_the_platform_manifest_adds_top_level_platforms_and_wheels():
     assert manifest["permissions"] == tomllib.loads(SOURCE)["permissions"]  # tables left intact
 
 
-def test_a_source_manifest_that_sets_wheels_is_refused():
+@pytest.mark.parametrize("key", ["wheels = []", "platforms = []", 'blender_version_max = "9.0.0"'])
+def test_a_source_manifest_that_sets_what_the_build_writes_is_refused(key):
     with pytest.raises(build_addon.BuildError, match="must not set"):
-        build_addon.platform_manifest('wheels = []\n[permissions]\nfiles = "x"\n', "linux-x64", [])
+        build_addon.platform_manifest(f'{key}\n[permissions]\nfiles = "x"\n', "linux-x64", [])
+
+
+def test_each_zip_supports_the_blenders_it_has_wheels_for():
+    assert build_addon.pythons_for("linux-x64", "4.2.0") == ["3.11", "3.13"]
+    assert build_addon.supported_lines("linux-x64", "4.2.0")[-1] == (5, 3)
+    assert build_addon.pythons_for("macos-x64", "4.2.0") == ["3.11"]  # no Blender 5 for Intel Macs
+    assert build_addon.supported_lines("macos-x64", "4.2.0") == [(4, 2), (4, 3), (4, 4), (4, 5)]
+    manifest = tomllib.loads(build_addon.platform_manifest(SOURCE, "macos-x64", []))
+    assert manifest["blender_version_max"] == "5.0.0"
 
 
 def test_vendoring_makes_every_protocol_import_relative():
@@ -55,7 +65,7 @@ def test_offline_without_cached_wheels_fails_with_one_line_and_status_2(tmp_path
 
 
 def test_offline_with_cached_wheels_builds_a_zip_with_both_pythons(tmp_path):
-    for python in build_addon.PYTHONS:  # stand-in wheels: the build only copies them
+    for python in ("3.11", "3.13"):  # stand-in wheels: the build only copies them
         folder = tmp_path / "cache" / "macos-arm64" / f"py{python}"
         folder.mkdir(parents=True)
         tag = python.replace(".", "")
@@ -72,4 +82,5 @@ def test_offline_with_cached_wheels_builds_a_zip_with_both_pythons(tmp_path):
     assert len(manifest["wheels"]) == 4
     assert {wheel.removeprefix("./") for wheel in manifest["wheels"]} <= names
     assert manifest["platforms"] == ["macos-arm64"]
+    assert manifest["blender_version_max"] == "5.4.0"
     assert not any("__pycache__" in name for name in names)
