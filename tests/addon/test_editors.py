@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.blender
+
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 4
 

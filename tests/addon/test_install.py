@@ -14,6 +14,8 @@ import pytest
 
 import build_addon
 
+pytestmark = pytest.mark.blender
+
 PROBE = Path(__file__).with_name("blender_probe.py")
 WHEEL_CACHE = build_addon.ROOT / "build" / "wheels"  # shared with `python build_addon.py`, so reruns skip pip
 

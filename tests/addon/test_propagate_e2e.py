@@ -33,6 +33,8 @@ import pytest
 from addon.result_cache import write_png16
 from engine.server.launch import ServerProcess
 
+pytestmark = pytest.mark.blender
+
 REPO = Path(__file__).resolve().parents[2]
 CLIP = REPO / "tests" / "fixtures" / "davis-clip"
 FRAMES, WIDTH, HEIGHT = 8, 107, 60

@@ -21,6 +21,8 @@ from addon.results_import import ConfidenceRow
 from engine.io import ConfidenceRow as EngineRow
 from engine.io import read_confidence, write_confidence, write_label_map, write_matte
 
+pytestmark = pytest.mark.blender
+
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["1001", "1002", "1003", "1004"]
 FIRST_FRAME = 10  # scene frame of shot frame 0

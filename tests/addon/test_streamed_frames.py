@@ -15,6 +15,8 @@ from engine.io.atomic import write_bytes_atomic
 from engine.io.frames import open_frames
 from engine.io.images import encode_image, linear_to_srgb8
 
+pytestmark = pytest.mark.blender
+
 REPO = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 16, 8
 

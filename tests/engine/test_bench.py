@@ -28,7 +28,10 @@ def _run(argv: list[str]) -> int:
 def test_clip_benchmark_writes_the_time_split_and_memory(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert _run(["model", "--size", "64x48", "--objects", "2", "--frames", "5", "--json-out", str(out)]) == 0
-    [report] = json.loads(out.read_text())["runs"]  # fp32, and auto gives fp32 too on a CPU without bf16 units
+    runs = json.loads(out.read_text())["runs"]  # fp32, then auto's choice when it is not fp32 too (bf16 units)
+    auto = resolve_precision("auto", torch.device("cpu"))
+    assert [run["config"]["precision"] for run in runs] == list(dict.fromkeys(("fp32", auto.precision)))
+    report = runs[0]
     assert report["config"]["objects"] == 2 and report["config"]["width"] == 64
     assert set(report["per_frame_ms"]) == {*STAGES, "total"}
     assert all(row["mean"] >= 0 and row["frames"] >= 1 for row in report["per_frame_ms"].values())
