@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable
 
 from engine.errors import EngineError, OutOfMemory
-from engine.io import InputError
 
 OK = 0
 BAD_INPUT = 2  # usage, bad files, no checkpoint: retrying the same job cannot help
@@ -33,6 +32,8 @@ def run_reporting_errors(work: Callable[[], int]) -> int:
 
     Anything else is a bug and keeps its traceback.
     """
+    from engine.io import InputError  # numpy and OpenCV: loaded when a command runs, not for its `--help`
+
     try:
         return work()
     except OutOfMemory as error:

@@ -17,13 +17,11 @@ import contextlib
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
-REQUESTS: tuple[str, ...] = ("auto", *PRECISIONS)  # what a user may ask for: a precision, or the device's best
+from engine.choices import PRECISIONS, REQUESTS, Precision
+
 # CPU feature flags (as Linux names them in /proc/cpuinfo) that mean bf16 matrix units, best first.
 _CPU_BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16", "bf16": "the Arm BF16 extension"}
 

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 import engine
+from engine.choices import MATTE_FORMATS
 from engine.io import FrameSequence, InputError, open_frames, read_mask
 from engine.model.afburr import AFBURR
 from engine.plan import Direction
 from engine.progress import Progress
 from engine.propagator import Propagator, Settings, effective_max_size, effective_memory_every
-from engine.shot_output import MATTE_FORMATS, ShotOutput
+from engine.shot_output import ShotOutput
 
 
 @dataclass(frozen=True)

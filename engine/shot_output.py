@@ -30,7 +30,6 @@ from engine.propagator import FrameResult
 
 # What `engine.io.atomic.temp_name` makes: ".<stem>.<8 hex digits>.tmp<suffix>".
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")
-MATTE_FORMATS: dict[str, MatteDepth] = {"png8": "8", "png16": "16", "exr": "half"}  # user name -> depth
 CONFIDENCE_SUFFIXES = ("csv", "json")  # json last: its presence means the table is complete
 
 

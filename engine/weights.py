@@ -13,6 +13,7 @@ the network a checkpoint was trained as: its stored configuration, or the refere
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pickle
 import tomllib
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine import user_config
 from engine.errors import CheckpointError, CheckpointNotFound
 from engine.io.atomic import write_bytes_atomic
 from engine.model.afburr import AFBURR, REFERENCE_MAX_SIZE
@@ -40,6 +42,8 @@ PUBLISHED_FILES = {
     "YouTube-VOS 2018 and long videos (update rate 0.05)": "NeurIPS20_level2_YouTubeVOS.pth",
 }
 _MAX_LISTED = 20
+
+log = logging.getLogger(__name__)
 
 
 def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Any:
@@ -213,11 +217,6 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(checkpoint.get("maskprop", {})) if isinstance(checkpoint, Mapping) else {}
 
 
-def default_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "maskprop" / "config.toml"
-
-
 def resolve_checkpoint(
     explicit: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -225,11 +224,11 @@ def resolve_checkpoint(
     default: Path | None = None,
 ) -> Path:
     """Which checkpoint to use: `explicit` (a CLI flag), else $MASKPROP_CHECKPOINT, else `checkpoint` in
-    the config file (~/.config/maskprop/config.toml), else the network shipped with the engine (`default`).
+    the config file (`engine.user_config.config_path`), else the network shipped with the engine (`default`).
     The first one given must exist."""
     default = default or DEFAULT_NETWORK
     environ = os.environ if environ is None else environ
-    config_path = config_path or default_config_path()
+    config_path = config_path or user_config.config_path()
     candidates = [
         (explicit, "the command line"),
         (environ.get(ENV_VAR) or None, f"${ENV_VAR}"),
@@ -240,19 +239,22 @@ def resolve_checkpoint(
             continue
         path = Path(candidate).expanduser()
         if not path.is_file():
-            raise CheckpointNotFound(f"checkpoint {path} (from {source}) does not exist.\n{how_to_get_weights()}")
+            raise CheckpointNotFound(
+                f"checkpoint {path} (from {source}) does not exist.\n{how_to_get_weights(config_path)}"
+            )
+        log.debug("checkpoint %s, from %s", path, source)
         return path
     if not default.is_file():
         raise CheckpointNotFound(
             f"no checkpoint was given, and the network shipped with the engine, {default}, is missing: "
             f"{REINSTALL}, or use a published network.\n{how_to_get_weights(config_path)}"
         )
+    log.debug("checkpoint %s, the network shipped with the engine", default)
     return default
 
 
-def how_to_get_weights(config_path: Path | None = None) -> str:
+def how_to_get_weights(config_path: Path) -> str:
     files = "\n".join(f"    {name}  - {use}" for use, name in PUBLISHED_FILES.items())
-    config_path = config_path or default_config_path()
     return (
         f"Download a published AFB-URR checkpoint from Hugging Face (https://huggingface.co/{HUGGING_FACE_REPO}):\n"
         f"{files}\n"

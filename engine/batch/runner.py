@@ -51,8 +51,11 @@ def check_shots(shots: Sequence[JobShot]) -> list[ShotPlan]:
     return plans
 
 
-def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest) -> int:
-    """Propagate `shots` of `job` with one model; returns the exit code (0, or 143/130 when stopped)."""
+def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest, show_progress: bool = True) -> int:
+    """Propagate `shots` of `job` with one model; returns the exit code (0, or 143/130 when stopped).
+
+    `show_progress` False leaves out each shot's progress bar or lines on stderr; the job's progress lines on
+    stdout stay, since the farm manager reads them."""
     plans = check_shots(shots)
     report = Report(sum(plan.frames for plan in plans), sys.stdout)
     todo = [plan for plan in plans if not plan.finished]
@@ -68,7 +71,7 @@ def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest) -> int:
             precisions = _precisions(job, todo)
             report.status("loading the model")
             model = load_network(job.checkpoint, job.device, job.deterministic)
-        if _propagate(model, plan.shot, precisions[plan.shot.spec.name], stop, report).stopped:
+        if _propagate(model, plan.shot, precisions[plan.shot.spec.name], stop, report, show_progress).stopped:
             break
     else:
         report.status("done")
@@ -90,7 +93,9 @@ def _precisions(job: Job, plans: Sequence[ShotPlan]) -> dict[str, Precision]:
     return precisions
 
 
-def _propagate(model: AFBURR, shot: JobShot, precision: Precision, stop: StopRequest, report: Report) -> ShotSummary:
+def _propagate(
+    model: AFBURR, shot: JobShot, precision: Precision, stop: StopRequest, report: Report, show_progress: bool
+) -> ShotSummary:
     name = shot.spec.name
     with _opened(shot) as prepared:
         prepared.output.remove_temporary_files()  # from a run killed while writing
@@ -100,6 +105,7 @@ def _propagate(model: AFBURR, shot: JobShot, precision: Precision, stop: StopReq
             settings_from(shot.options, precision),
             should_stop=stop,
             on_frame=lambda done, total: report.frame(name, done, total),
+            show_progress=show_progress,
         )
     print(f"{name}: {summary.describe()}", file=sys.stderr, flush=True)
     return summary

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from engine.cli import shows_progress
 from engine.exit_codes import OK, run_reporting_errors
 
 
@@ -19,8 +20,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="NAME[,NAME...]",
         help="run only these shots (repeat, or separate names with commas); default: every shot",
     )
-    parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth), instead of the job file's")
-    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N, instead of the job file's (default auto)")
+    parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth) (default: the job file's)")
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the job file's, else auto)")
     parser.add_argument(
         "--check",
         action="store_true",
@@ -41,7 +42,7 @@ def _batch(args: argparse.Namespace) -> int:
     job = dataclasses.replace(job, checkpoint=args.checkpoint or job.checkpoint, device=args.device or job.device)
     shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
     if not args.check:
-        return run_job(job, shots, stop)
+        return run_job(job, shots, stop, show_progress=shows_progress(args))
     for plan in check_shots(shots):
         print(f"{plan.shot.spec.name}: {plan.frames} frames, {'finished' if plan.finished else 'to propagate'}")
     return OK

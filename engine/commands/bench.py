@@ -19,16 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.bank_config import BankConfig
+from engine.choices import REQUESTS
 from engine.cli import EXIT_USAGE
 from engine.commands import precision_option
 from engine.commands.propagation_options import READERS
 from engine.errors import EngineError, OutOfMemory
-from engine.model.config import CONFIGS, REFERENCE
 
 EXIT_OUT_OF_MEMORY = 33  # the farm convention: retry on a bigger GPU or at a lower resolution
 
 LONG_RUN_DEFAULTS = {"size": (256, 144), "frames": 2000, "budget": 2_500, "sample_every": 100}
-CLIP_DEFAULTS = {"size": (854, 480), "frames": 12, "budget": 300_000, "sample_every": 0}
+CLIP_DEFAULTS = {"size": (854, 480), "frames": 12, "budget": BankConfig.budget, "sample_every": 0}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model = benchmarks.add_parser(
         "model", help="per-frame time split and peak memory of the AFB-URR network and its bank"
     )
-    model.add_argument("--size", type=_size, help="plate size WIDTHxHEIGHT (default 854x480; long run 256x144)")
+    model.add_argument("--size", type=_size, help=f"plate size WIDTHxHEIGHT (default {_defaults('size')})")
     model.add_argument(
         "--max-size",
         type=_at_least(0),
@@ -50,8 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--objects", type=_counts, default=(1,), help="objects besides the background, comma-separated (default 1)"
     )
-    model.add_argument("--frames", type=int, help="clip length (default 12; long run 2000)")
-    model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    model.add_argument("--frames", type=int, help=f"clip length (default {_defaults('frames')})")
+    model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
     model.add_argument(
         "--precision",
         type=_precisions,
@@ -61,44 +62,66 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--strict-precision", action="store_true", help="refuse bf16 without bf16 units")
     model.add_argument("--compile", action="store_true", help="torch.compile the network first")
-    model.add_argument("--reader", choices=tuple(READERS), default="global", help="memory reader")
-    model.add_argument("--budget", type=int, help="feature bank budget (default 300000; long run 2500)")
-    model.add_argument("--chunk-elements", type=int, default=1 << 26, help="affinity values held at once")
+    model.add_argument("--reader", choices=tuple(READERS), default="global", help="memory reader (default %(default)s)")
+    model.add_argument("--budget", type=int, help=f"feature bank budget (default {_defaults('budget')})")
+    model.add_argument(
+        "--chunk-elements",
+        type=int,
+        default=BankConfig.chunk_elements,
+        help="affinity values held at once (default %(default)s)",
+    )
     model.add_argument(
         "--model",
-        choices=tuple(CONFIGS),
-        default=REFERENCE.name,
-        help=f"network configuration filled with the parity weights (default {REFERENCE.name}); "
-        "--checkpoint brings its own",
+        help="named network configuration filled with the parity weights (default: the reference's; an unknown "
+        "name is answered with the known ones); --checkpoint brings its own",
     )
     model.add_argument("--checkpoint", help="weights to load, in their own configuration (default: parity weights)")
-    model.add_argument("--warmup", type=int, default=2, help="frames left out of the statistics (default 2)")
+    model.add_argument("--warmup", type=int, default=2, help="frames left out of the statistics (default %(default)s)")
     model.add_argument("--long-run", action="store_true", help="long clip; sample bank size and memory")
-    model.add_argument("--sample-every", type=int, help="long run: frames between samples (default 100)")
+    model.add_argument(
+        "--sample-every",
+        type=int,
+        help=f"long run: frames between samples (default {LONG_RUN_DEFAULTS['sample_every']})",
+    )
     model.add_argument("--deterministic", action="store_true", help="deterministic kernels only")
-    model.add_argument("--json-out", type=Path, default=Path("bench-model.json"), help="default bench-model.json")
+    model.add_argument(
+        "--json-out", type=Path, default=Path("bench-model.json"), help="report file (default %(default)s)"
+    )
     model.set_defaults(bench=_run_model)
     server = benchmarks.add_parser(
         "server", help="throughput and per-frame latency through the engine server versus in-process"
     )
     server.add_argument("--size", type=_size, default=(427, 240), help="frame size WIDTHxHEIGHT (default 427x240)")
-    server.add_argument("--frames", type=_at_least(2), default=12, help="frames per client (default 12)")
-    server.add_argument("--objects", type=_at_least(1), default=2, help="objects (default 2)")
+    server.add_argument("--frames", type=_at_least(2), default=12, help="frames per client (default %(default)s)")
+    server.add_argument("--objects", type=_at_least(1), default=2, help="objects (default %(default)s)")
     server.add_argument(
         "--clients", type=_counts, default=(1, 4), help="concurrent clients to measure, comma-separated (default 1,4)"
     )
-    server.add_argument("--sources", type=_sources, default=("stream", "files"), help="stream,files (default both)")
+    server.add_argument(
+        "--sources", type=_sources, default=("stream", "files"), help="frame sources to measure (default stream,files)"
+    )
     server.add_argument(
         "--max-size", type=_at_least(0), help="internal resolution cap (default: the network's own, as propagate's)"
     )
-    server.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    server.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
     server.add_argument("--checkpoint", help="weights to load (default: the built-in parity weights)")
-    server.add_argument("--json-out", type=Path, default=Path("bench-server.json"), help="default bench-server.json")
+    server.add_argument(
+        "--json-out", type=Path, default=Path("bench-server.json"), help="report file (default %(default)s)"
+    )
     server.set_defaults(bench=_run_server)
 
 
 def run(args: argparse.Namespace) -> int:
     return args.bench(args)
+
+
+def _defaults(key: str) -> str:
+    """A default that depends on --long-run, as help states it: "854x480; long run 256x144"."""
+    clip, long_run = (
+        "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        for value in (CLIP_DEFAULTS[key], LONG_RUN_DEFAULTS[key])
+    )
+    return f"{clip}; long run {long_run}"
 
 
 def _run_server(args: argparse.Namespace) -> int:
@@ -135,20 +158,22 @@ def _run_model(args: argparse.Namespace) -> int:
 def _model_configs(args: argparse.Namespace) -> list[Any]:
     """One configuration per object count and distinct precision (`auto` may be the same as `fp32`)."""
     from engine.device import select_device
+    from engine.model.config import REFERENCE, named_config
 
+    network = named_config(args.model) if args.model else REFERENCE  # a wrong name answered before any run
     device = select_device(args.device)
     choices = {}
     for requested in args.precision:
         choice = precision_option.choose(requested, args.strict_precision, device)
         choices.setdefault(choice.precision, choice)
     return [
-        _model_config(args, objects, choice.precision, choice.reason)
+        _model_config(args, network.name, objects, choice.precision, choice.reason)
         for objects in args.objects
         for choice in choices.values()
     ]
 
 
-def _model_config(args: argparse.Namespace, objects: int, precision: str, reason: str) -> Any:
+def _model_config(args: argparse.Namespace, network: str, objects: int, precision: str, reason: str) -> Any:
     from engine.bench.model_bench import ModelBenchConfig
 
     defaults = LONG_RUN_DEFAULTS if args.long_run else CLIP_DEFAULTS
@@ -167,7 +192,7 @@ def _model_config(args: argparse.Namespace, objects: int, precision: str, reason
         reader=READERS[args.reader],
         budget=args.budget or defaults["budget"],
         chunk_elements=args.chunk_elements,
-        network=args.model,
+        network=network,
         checkpoint=args.checkpoint,
         warmup=args.warmup,
         sample_every=args.sample_every or defaults["sample_every"],
@@ -211,8 +236,6 @@ def _counts(text: str) -> tuple[int, ...]:
 
 
 def _precisions(text: str) -> tuple[str, ...]:
-    from engine.precision import REQUESTS
-
     requested = tuple(text.split(","))
     if any(part not in REQUESTS for part in requested):
         raise argparse.ArgumentTypeError(f"precisions must be among {', '.join(REQUESTS)}, not {text!r}")

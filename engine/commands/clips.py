@@ -17,11 +17,13 @@ from engine.exit_codes import OK, run_reporting_errors
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="folder to write JPEGImages/ and Annotations/ into")
-    parser.add_argument("--count", type=positive, default=20, help="clips to write (default 20)")
-    parser.add_argument("--frames", type=positive, default=24, help="frames per clip (default 24)")
+    parser.add_argument("--count", type=positive, default=20, help="clips to write (default %(default)s)")
+    parser.add_argument("--frames", type=positive, default=24, help="frames per clip (default %(default)s)")
     parser.add_argument("--size", type=size_argument, default=(240, 320), help="HxW (default 240x320)")
-    parser.add_argument("--max-objects", type=positive, default=3, help="objects per clip, at most (default 3)")
-    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1; training uses 0)")
+    parser.add_argument(
+        "--max-objects", type=positive, default=3, help="objects per clip, at most (default %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (default %(default)s; training uses 0)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.cli import shows_progress
 from engine.commands import precision_option, propagation_options
 from engine.exit_codes import run_reporting_errors
 
@@ -13,7 +14,11 @@ from engine.exit_codes import run_reporting_errors
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt", required=True, type=Path, help="DAVIS folder (Annotations/, JPEGImages/)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--pred", type=Path, help="results folder: one folder of label PNGs per sequence")
+    source.add_argument(
+        "--pred",
+        type=Path,
+        help="results folder: one folder of label PNGs per sequence (default: propagate first, into --out)",
+    )
     source.add_argument(
         "--checkpoint",
         help="network to propagate every sequence with, from its first annotation (default, without --pred: "
@@ -68,7 +73,7 @@ def _propagate_all(args: argparse.Namespace, names: list[str], out: Path) -> Pat
     model = load_network(args.checkpoint, args.device, args.deterministic)
     settings = propagation_options.settings_from(vars(args), precision.precision)
     for shot in shots:
-        propagate_shot(model, shot, settings)
+        propagate_shot(model, shot, settings, show_progress=shows_progress(args))
     return out
 
 

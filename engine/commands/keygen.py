@@ -1,8 +1,9 @@
-"""`maskprop keygen DIR`: a CurveZMQ key pair for the server or for one client.
+"""`maskprop keygen [DIR]`: a CurveZMQ key pair for the server or for one client.
 
 It writes `NAME.key` (the public key, safe to hand out) and `NAME.key_secret` (both keys, readable by its owner
 only) with `zmq.auth.create_certificates`, and never overwrites a key that exists: replacing a server key
-locks out every client that trusts it.
+locks out every client that trusts it. Without DIR the keys go to `keys/` in the user's config folder
+(`engine.user_config`), where a workstation keeps its client key.
 """
 
 from __future__ import annotations
@@ -13,11 +14,22 @@ import sys
 from pathlib import Path
 
 from engine.cli import EXIT_USAGE
+from engine.user_config import keys_dir
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", type=Path, help="folder to write the key files into (created if missing)")
-    parser.add_argument("--name", default="engine", help="file name stem: NAME.key and NAME.key_secret (engine)")
+    parser.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=keys_dir(),
+        metavar="DIR",
+        help="folder to write the key files into, created if missing (default: keys/ in the config folder, "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--name", default="engine", help="file name stem: NAME.key and NAME.key_secret (default %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

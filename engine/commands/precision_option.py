@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import torch
+from engine.choices import REQUESTS
 
-from engine.precision import REQUESTS, PrecisionChoice, resolve_precision
+if TYPE_CHECKING:
+    import torch
+
+    from engine.precision import PrecisionChoice
 
 DEFAULT = "auto"
 
@@ -19,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, def
         "--precision",
         choices=REQUESTS,
         default=default,
-        help=f"auto: bf16 where the device has bf16 matrix units, else fp32; fp16: CUDA only (default {default})",
+        help="auto: bf16 where the device has bf16 matrix units, else fp32; fp16: CUDA only (default %(default)s)",
     )
     parser.add_argument(
         "--strict-precision",
@@ -30,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, def
 
 def choose(requested: str, strict: bool, device: torch.device, stream: TextIO | None = None) -> PrecisionChoice:
     """Resolve the precision for `device` and say what was chosen and why on `stream` (stderr)."""
+    from engine.precision import resolve_precision
+
     choice = resolve_precision(requested, device, strict)
     print(choice.describe(), file=stream or sys.stderr, flush=True)
     return choice

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.cli import shows_progress
 from engine.commands import precision_option, propagation_options
 from engine.exit_codes import run_reporting_errors
 
@@ -26,9 +27,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="frame index (0 = first frame of --frames) of each --mask, in order (default 0)",
     )
     parser.add_argument("--out", required=True, help="output folder (labels/, mattes/, confidence.csv/.json)")
-    parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth); else $MASKPROP_CHECKPOINT or the config")
-    parser.add_argument("--first", type=propagation_options.non_negative, help="first frame index to fill")
-    parser.add_argument("--last", type=propagation_options.non_negative, help="last frame index to fill")
+    parser.add_argument("--checkpoint", help=propagation_options.CHECKPOINT_HELP)
+    parser.add_argument(
+        "--first", type=propagation_options.non_negative, help="first frame index to fill (default: the first frame)"
+    )
+    parser.add_argument(
+        "--last", type=propagation_options.non_negative, help="last frame index to fill (default: the last frame)"
+    )
     propagation_options.add_arguments(parser)
 
 
@@ -56,6 +61,7 @@ def _propagate(args: argparse.Namespace) -> int:
     shot = prepare_shot(spec)
     precision = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
     model = load_network(args.checkpoint, args.device, args.deterministic)
-    summary = propagate_shot(model, shot, propagation_options.settings_from(vars(args), precision.precision))
+    settings = propagation_options.settings_from(vars(args), precision.precision)
+    summary = propagate_shot(model, shot, settings, show_progress=shows_progress(args))
     print(summary.describe(), file=sys.stderr)
     return 0

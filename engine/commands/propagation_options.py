@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.bank import BankConfig
+from engine.bank_config import BankConfig
+from engine.choices import MATTE_FORMATS, Precision
 from engine.commands import precision_option
-from engine.model.readout import ReadOptions
-from engine.precision import Precision
-from engine.propagator import Settings
-from engine.shot_output import MATTE_FORMATS
+from engine.plan import DIRECTIONS
 
+if TYPE_CHECKING:
+    from engine.propagator import Settings
+
+# Where a command that runs the network finds it without --checkpoint: `engine.weights.resolve_checkpoint`.
+CHECKPOINT_HELP = (
+    "AFB-URR checkpoint (.pth) (default: $MASKPROP_CHECKPOINT, else the config file's, else the shipped network)"
+)
 # The names users see (CLI, protocol, job files) for the memory readers the model implements.
 READERS = {"global": "global", "kernel": "kmn", "spatial": "skn"}
 DEFAULTS: dict[str, Any] = {
@@ -20,10 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "reader": "global",
     "max_size": None,  # the network's own: the scale it was trained at
     "memory_every": None,  # the network's own: every frame for the published AFB-URR networks
-    "budget": 300_000,
-    "update_rate": 0.1,
-    "merge_threshold": 0.95,
-    "protect_keyframes": True,
+    "budget": BankConfig.budget,
+    "update_rate": BankConfig.update_rate,
+    "merge_threshold": BankConfig.merge_threshold,
+    "protect_keyframes": BankConfig.protect_keyframes,
     "precision": precision_option.DEFAULT,
     "strict_precision": False,
     "matte_format": "png16",
@@ -32,8 +37,20 @@ DEFAULTS: dict[str, Any] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("propagation")
-    group.add_argument("--direction", choices=("forward", "backward", "both"), default=DEFAULTS["direction"])
-    group.add_argument("--reader", choices=tuple(READERS), default=DEFAULTS["reader"], help="memory reader")
+    group.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        default=DEFAULTS["direction"],
+        help="fill each stretch between keyframes from the keyframe before it, after it, or both, each frame then "
+        "taking the more confident result (default %(default)s)",
+    )
+    group.add_argument(
+        "--reader",
+        choices=tuple(READERS),
+        default=DEFAULTS["reader"],
+        help="memory reader: global (AFB-URR's attention over the whole bank), kernel (KMN: each entry only near "
+        "where it matches best) or spatial (kernel, matched near the previous mask) (default %(default)s)",
+    )
     group.add_argument(
         "--max-size",
         type=non_negative,
@@ -48,24 +65,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="memorise every N-th frame of a pass (default: the network's own, which its checkpoint stores; "
         "1, every frame, for the published AFB-URR ones)",
     )
-    group.add_argument("--budget", type=positive, default=DEFAULTS["budget"], help="feature-bank entries")
-    group.add_argument("--update-rate", type=fraction, default=DEFAULTS["update_rate"])
-    group.add_argument("--merge-threshold", type=float, default=DEFAULTS["merge_threshold"])
+    group.add_argument(
+        "--budget",
+        type=positive,
+        default=DEFAULTS["budget"],
+        help="feature-bank entries over all objects, background included (default %(default)s)",
+    )
+    group.add_argument(
+        "--update-rate",
+        type=fraction,
+        default=DEFAULTS["update_rate"],
+        help="weight of a new feature when it merges into a bank entry, 0 to 1 (default %(default)s; "
+        "0.05 suits long videos)",
+    )
+    group.add_argument(
+        "--merge-threshold",
+        type=float,
+        default=DEFAULTS["merge_threshold"],
+        help="cosine similarity above which a new feature merges into a bank entry instead of adding one "
+        "(default %(default)s)",
+    )
     group.add_argument(
         "--no-protect-keyframes",
         dest="protect_keyframes",
         action="store_false",
-        help="let the bank evict features of the drawn masks (the reference's behaviour)",
+        help="let the bank evict features of the drawn masks (the reference's behaviour; default: never evicted)",
     )
     precision_option.add_arguments(group, DEFAULTS["precision"])
-    group.add_argument("--matte-format", choices=tuple(MATTE_FORMATS), default=DEFAULTS["matte_format"])
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    group.add_argument(
+        "--matte-format",
+        choices=tuple(MATTE_FORMATS),
+        default=DEFAULTS["matte_format"],
+        help="soft mattes as 8- or 16-bit PNG, or half-float EXR (default %(default)s)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
     parser.add_argument("--deterministic", action="store_true", help="bit-reproducible kernels only")
 
 
 def settings_from(options: Mapping[str, Any], precision: Precision) -> Settings:
     """`Settings` from parsed flags or a job file's table (same names, with underscores), computing in
     `precision`: what `precision_option.choose` made of the requested one for the device."""
+    from engine.model.readout import ReadOptions
+    from engine.propagator import Settings
+
     values = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     bank = BankConfig(
         budget=values["budget"],

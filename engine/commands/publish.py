@@ -23,9 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--memory-every",
         type=positive,
         default=1,
-        help="memorise every N-th frame of a pass by default (default 1: every frame, the reference's loop)",
+        help="memorise every N-th frame of a pass by default (default %(default)s: every frame, the reference's loop)",
     )
-    parser.add_argument("--note", default="", help="a line of provenance stored in the file")
+    parser.add_argument("--note", default="", help="a line of provenance stored in the file (default: none)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,25 +29,34 @@ if TYPE_CHECKING:
 def configure(parser: argparse.ArgumentParser) -> None:
     from engine.server.config import DEFAULT_BIND, ServerConfig
 
-    defaults = ServerConfig()
+    defaults = ServerConfig  # its class attributes: the defaults, without building one
     parser.add_argument(
         "--bind",
         default=DEFAULT_BIND,
         help=f"ZeroMQ endpoint to serve on: tcp://HOST:PORT or ipc:///path (default {DEFAULT_BIND}); "
         "a port of 0 picks a free one. Anything but loopback or ipc needs the CURVE options",
     )
-    parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth); else $MASKPROP_CHECKPOINT or the config")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--checkpoint", help=propagation_options.CHECKPOINT_HELP)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
     precision_option.add_arguments(parser)
     parser.add_argument(
         "--allow-root",
         action="append",
         default=[],
         metavar="DIR",
-        help="a folder whose files clients may name as frame sources (repeatable); without it, none",
+        help="a folder whose files clients may name as frame sources (repeatable; default: none, clients stream "
+        "their frames)",
     )
-    parser.add_argument("--curve-secret-key", metavar="FILE", help="the server's CURVE key pair (NAME.key_secret)")
-    parser.add_argument("--curve-clients", metavar="DIR", help="folder of the authorised clients' public keys (*.key)")
+    parser.add_argument(
+        "--curve-secret-key",
+        metavar="FILE",
+        help="the server's CURVE key pair (NAME.key_secret) (default: none, no encryption; loopback and ipc only)",
+    )
+    parser.add_argument(
+        "--curve-clients",
+        metavar="DIR",
+        help="folder of the authorised clients' public keys (*.key) (default: none; needed with --curve-secret-key)",
+    )
     parser.add_argument(
         "--max-sessions",
         type=propagation_options.positive,
@@ -73,7 +82,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=defaults.frame_window,
         help=f"streamed frames requested ahead of the network, 2 to 256 (default {defaults.frame_window})",
     )
-    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="stderr log lines")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="stderr log lines (default %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from engine.commands import precision_option
 from engine.commands.propagation_options import READERS, non_negative, positive
 from engine.exit_codes import OK, run_reporting_errors
-from engine.model.config import CONFIGS
 
 if TYPE_CHECKING:
     from engine.train.options import TrainOptions
@@ -33,37 +32,66 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "stills:DAVIS (each annotated frame as a still) or composite:DAVIS (objects of its videos moved over "
         "others); repeat to mix, weights default to 1 (default: procedural)",
     )
-    data.add_argument("--frames", type=_at_least_two, default=6, help="frames per clip (default 6)")
-    data.add_argument("--size", type=size_argument, default=(384, 384), help="HxW of clips, multiples of 16 (384x384)")
-    data.add_argument("--max-objects", type=positive, default=2, help="objects per clip (default 2)")
+    data.add_argument("--frames", type=_at_least_two, default=6, help="frames per clip (default %(default)s)")
+    data.add_argument(
+        "--size", type=size_argument, default=(384, 384), help="HxW of clips, multiples of 16 (default 384x384)"
+    )
+    data.add_argument("--max-objects", type=positive, default=2, help="objects per clip (default %(default)s)")
     data.add_argument("--max-skip", type=positive, help="video frames at most N apart, in order (default: anywhere)")
-    data.add_argument("--hide-ramp", type=non_negative, default=0, help="steps to ramp Hide-and-Seek up (0: off)")
-    data.add_argument("--workers", type=non_negative, default=0, help="dataloader worker processes (default 0)")
+    data.add_argument(
+        "--hide-ramp", type=non_negative, default=0, help="steps to ramp Hide-and-Seek up (default %(default)s: off)"
+    )
+    data.add_argument(
+        "--workers", type=non_negative, default=0, help="dataloader worker processes (default %(default)s)"
+    )
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model",
         default="small",
-        help=f"configuration to train: {', '.join(CONFIGS)}; lite* start from ImageNet weights (the train extra)",
+        help="named network configuration to train (default %(default)s; an unknown name is answered with the "
+        "known ones); lite* ones start from ImageNet weights (the train extra)",
     )
-    model.add_argument("--init", type=Path, help="checkpoint to fine-tune from (its configuration is kept)")
-    model.add_argument("--reader", choices=tuple(READERS), default="global", help="memory reader to train with")
+    model.add_argument(
+        "--init", type=Path, help="checkpoint to fine-tune from, its configuration kept (default: train from scratch)"
+    )
+    model.add_argument(
+        "--reader", choices=tuple(READERS), default="global", help="memory reader to train with (default %(default)s)"
+    )
     model.add_argument("--recurrent", action="store_true", help="memorise each frame's prediction, as inference does")
     schedule = parser.add_argument_group("schedule")
     schedule.add_argument("--steps", type=positive, help="optimiser steps in total (default 10000)")
-    schedule.add_argument("--clips-per-step", type=positive, default=4, help="clips per optimiser step (default 4)")
-    schedule.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default 1e-4)")
-    schedule.add_argument("--lr-step", type=positive, default=4000, help="halve the rate every N steps (4000)")
-    schedule.add_argument("--seed", type=int, default=0)
-    schedule.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    schedule.add_argument(
+        "--clips-per-step", type=positive, default=4, help="clips per optimiser step (default %(default)s)"
+    )
+    schedule.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default %(default)s)")
+    schedule.add_argument(
+        "--lr-step", type=positive, default=4000, help="halve the rate every N steps (default %(default)s)"
+    )
+    schedule.add_argument("--seed", type=int, default=0, help="seed of clip sampling and weights (default %(default)s)")
+    schedule.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
     precision_option.add_arguments(schedule)
     output = parser.add_argument_group("checkpoints and validation")
-    output.add_argument("--save-every", type=positive, default=500, help="steps between checkpoints (500)")
-    output.add_argument("--keep", type=non_negative, default=3, help="step checkpoints kept besides last.pth (3)")
-    output.add_argument("--val-every", type=positive, default=500, help="steps between validations (500)")
-    output.add_argument("--val-clips", type=non_negative, default=16, help="held-out clips for the validation loss")
-    output.add_argument("--val-davis", type=Path, help="DAVIS folder scored with J&F at each validation")
-    output.add_argument("--val-max-size", type=non_negative, default=480, help="internal size for J&F runs (480)")
-    output.add_argument("--log-every", type=positive, default=10, help="steps between progress lines (10)")
+    output.add_argument(
+        "--save-every", type=positive, default=500, help="steps between checkpoints (default %(default)s)"
+    )
+    output.add_argument(
+        "--keep", type=non_negative, default=3, help="step checkpoints kept besides last.pth (default %(default)s)"
+    )
+    output.add_argument(
+        "--val-every", type=positive, default=500, help="steps between validations (default %(default)s)"
+    )
+    output.add_argument(
+        "--val-clips", type=non_negative, default=16, help="held-out clips of the validation loss (default %(default)s)"
+    )
+    output.add_argument(
+        "--val-davis", type=Path, help="DAVIS folder scored with J&F at each validation (default: none, no J&F)"
+    )
+    output.add_argument(
+        "--val-max-size", type=non_negative, default=480, help="internal size for J&F runs (default %(default)s)"
+    )
+    output.add_argument(
+        "--log-every", type=positive, default=10, help="steps between progress lines (default %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,10 +111,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace) -> TrainOptions:
+    from engine.model.config import named_config
     from engine.train.options import DataSpec, TrainOptions
 
     if (args.out / "checkpoints").is_dir():
         raise ValueError(f"{args.out} already holds a run: add --resume to continue it, or choose another folder")
+    named_config(args.model)  # a wrong name answered now, not after the data is read
     return TrainOptions(
         out=args.out,
         data=tuple(DataSpec.parse(text) for text in args.data or ["procedural"]),

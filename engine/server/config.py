@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from protocol.limits import DEFAULT_LIMITS, Limits
+from engine.choices import Precision
 
-if TYPE_CHECKING:  # engine.device imports torch, which `serve --help` must not wait for
-    from engine.device import Precision
+if TYPE_CHECKING:
+    from protocol.limits import Limits
 
 DEFAULT_BIND = "tcp://127.0.0.1:5557"
+
+
+def _default_limits() -> Limits:
+    """The protocol's limits, imported when a server is configured: the protocol package loads numpy, which
+    `serve --help` must not wait for."""
+    from protocol.limits import DEFAULT_LIMITS
+
+    return DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -23,7 +31,7 @@ class ServerConfig:
     frame_window: int = 4  # streamed frames requested ahead of the propagator (at least 2: a step may read 2)
     precision: Precision = "fp32"
     heartbeat_interval: float = 1.0
-    limits: Limits = DEFAULT_LIMITS
+    limits: Limits = field(default_factory=_default_limits)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_sessions <= 100_000:  # the protocol's bounds on Capabilities.max_sessions
