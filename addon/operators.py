@@ -198,7 +198,7 @@ class MASKPROP_OT_propagate(_ReachesEngine, bpy.types.Operator):
         if not self._begin(context):
             return {"CANCELLED"}
         try:
-            if not (self._wait_for_engine() and self._start_job(context)):
+            if not (self._wait_for_engine() and self._start_job(context, wait=True)):
                 return {"CANCELLED"}
             while not (progress := propagate.step(self._run.job)).finished:
                 time.sleep(TIMER_STEP)
@@ -210,7 +210,7 @@ class MASKPROP_OT_propagate(_ReachesEngine, bpy.types.Operator):
         if not self._begin(context):
             return {"CANCELLED"}
         ready = self._engine_ready()
-        if ready is None or (ready and not self._start_job(context)):
+        if ready is None or (ready and not self._start_job(context, wait=False)):
             self._end(context)
             return {"CANCELLED"}
         self._start_timer(context)
@@ -263,16 +263,19 @@ class MASKPROP_OT_propagate(_ReachesEngine, bpy.types.Operator):
         _redraw_panels(context)
         if ready is False:
             return {"PASS_THROUGH"}
-        if ready is None or not self._start_job(context):
+        if ready is None or not self._start_job(context, wait=False):
             self._end(context)
             return {"CANCELLED"}
         return {"PASS_THROUGH"}
 
-    def _start_job(self, context: bpy.types.Context) -> bool:
-        """False (reported) when the inputs are wrong or the engine did not take the run; the panel shows the latter."""
+    def _start_job(self, context: bpy.types.Context, wait: bool) -> bool:
+        """False (reported) when the inputs are wrong or the engine did not take the run; the panel shows the latter.
+
+        Without `wait` (the modal path) the engine's answers come on later ticks: Blender's UI never waits for them.
+        """
         try:
             engine = self._engine(context)
-            self._run.job = propagate.start_run(self._scene, self._clip, self._mask, engine, self._stream)
+            self._run.job = propagate.start_run(self._scene, self._clip, self._mask, engine, self._stream, wait)
         except RunFailed as failure:
             return self._engine_failed(failure.message)
         except ValueError as error:

@@ -302,6 +302,8 @@ class Job:
     sink: ResultSink
     streamed: bool = False  # whether Blender sends the frames' pixels (else the engine reads the files)
     progress: Progress = field(default_factory=lambda: Progress(0, 0, "running", "Waiting for the engine"))
+    # What to start instead if the engine refuses to read the frames' files (`start_run`'s automatic mode).
+    streamed_instead: Callable[[], Job] | None = None
 
 
 UNREADABLE = ("forbidden", "not_found")  # the engine's answers to files outside its roots or not on its disk
@@ -313,6 +315,7 @@ def start_run(
     mask: bpy.types.Mask,
     engine: Engine,
     stream: bool | None,
+    wait: bool = True,
 ) -> Job:
     """Start propagating `mask` at the current frame over the panel's range; raises ValueError or RunFailed.
 
@@ -320,19 +323,29 @@ def start_run(
     answers that it cannot (an engine on another machine, or one not allowed the clip's folder); a movie can
     only go as a path. Nothing in the scene or among the earlier results changes until the run is done and
     `step` merges and imports it, so a failed or cancelled run leaves both as they were.
+
+    With `wait` False (the panel's way) nothing here waits for the engine: the run opens on a worker thread,
+    `step` reports "connecting" meanwhile, and a failure to open (RunFailed) comes as a failed `step` instead.
     """
+
+    def start(streamed: bool) -> Job:
+        return _start(scene, clip, mask, engine, streamed, wait)
+
     if stream is not None:
-        return _start(scene, clip, mask, engine, stream)
+        return start(stream)
+    fallback = None if clip.source == "MOVIE" else (lambda: start(True))
     try:
-        return _start(scene, clip, mask, engine, stream=False)
+        job = start(False)
     except RunFailed as failure:
-        if failure.code not in UNREADABLE or clip.source == "MOVIE":
+        if failure.code not in UNREADABLE or fallback is None:
             raise
-    return _start(scene, clip, mask, engine, stream=True)
+        return fallback()
+    job.streamed_instead = fallback
+    return job
 
 
 def _start(
-    scene: bpy.types.Scene, clip: bpy.types.MovieClip, mask: bpy.types.Mask, engine: Engine, stream: bool
+    scene: bpy.types.Scene, clip: bpy.types.MovieClip, mask: bpy.types.Mask, engine: Engine, stream: bool, wait: bool
 ) -> Job:
     settings = scene.maskprop
     shot = shot_from_clip(clip, stream)
@@ -360,8 +373,11 @@ def _start(
     max_size = None if settings.use_network_size else settings.max_size
     options = Settings(first, last, settings.direction, settings.reader, max_size, contours=True)
     run = PropagationRun(engine, shot, {key_index: labels}, options, sink)
-    run.start()
-    return Job(run, sink, streamed=stream)
+    if wait:
+        run.start()
+    else:
+        run.begin()
+    return Job(run, sink, streamed=stream, progress=run.poll())
 
 
 def _clip_end(clip: bpy.types.MovieClip) -> int:
@@ -375,6 +391,14 @@ def step(job: Job) -> Progress:
     the cache folder ever holds half a run.
     """
     progress = job.progress = job.run.poll()
+    failure = job.run.failure
+    if failure is not None and failure.code in UNREADABLE and job.streamed_instead is not None:
+        job.run.close()
+        job.sink.discard()
+        instead = job.streamed_instead()  # the engine cannot read the files: send their pixels
+        job.run, job.sink, job.streamed, job.streamed_instead = instead.run, instead.sink, True, None
+        progress = job.progress = instead.progress
+        return progress
     if progress.finished:
         job.run.close()
         if progress.status == "done":

@@ -1,5 +1,11 @@
 """One propagation from Blender's side: handshake, shot, keyframes, then results taken without ever blocking.
 
+Opening the run (hello, open the shot, keyframes, the propagate request) waits for the engine's replies, so
+`begin()` does it on a worker thread while Blender's timer keeps calling `poll()`, which reports "connecting"
+until the worker has handed the open run over; the worker owns the connection until then, so no socket is ever
+used from two threads. An engine at its session cap answers `busy` with `retry_after`: the worker waits that
+long (the panel says so) and asks again, until cancelled.
+
 No `bpy` here. The modal operator calls `PropagationRun.poll()` from a timer and the tests call the same
 methods directly, since timers and modal handlers do not run in the `bpy` module. The protocol is imported
 inside the methods, not at module level, so that enabling the add-on does not load pyzmq.
@@ -7,6 +13,7 @@ inside the methods, not at module level, so that enabling the add-on does not lo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,8 +24,10 @@ from .connection import KeyFiles, _curve_keys
 from .vendored import protocol_module
 
 CLOSE_TIMEOUT = 2.0  # seconds: closing must not hold Blender up; the engine expires a session it never hears of
+BUSY_RETRY_DEFAULT = 2.0  # seconds to wait when a busy engine gives no usable retry_after
+BUSY_RETRY_MAX = 60.0  # seconds: a longer hint is capped, so the panel never sits silent for minutes
 
-Status = Literal["idle", "running", "done", "cancelled", "failed"]
+Status = Literal["idle", "connecting", "running", "done", "cancelled", "failed"]
 ResultSink = Callable[[Any], None]  # receives each `protocol.messages.Result`, in the order they arrive
 
 
@@ -117,36 +126,43 @@ class PropagationRun:
         self._job: Any = None  # protocol.stream.PropagateJob once started
         self._engine_gone = False  # then closing the session would only wait for nothing
         self._progress = Progress(0, 0, "idle", "Not started")
+        self._opener: threading.Thread | None = None  # opens the run in `begin()`; owns the connection until done
+        self._stop = threading.Event()  # cancel or close while opening
+        self._handover = threading.Lock()  # the worker hands the open run over, or close() stops it: never both
+        self.failure: RunFailed | None = None  # why opening failed, once it has
 
     @property
     def is_open(self) -> bool:
         """Whether a connection (and maybe an engine session) is still held; `close()` releases both."""
         return self._client is not None
 
-    def start(self) -> None:
-        """Handshake, open the shot, send the keyframes and queue the propagate; raises `RunFailed`.
+    def begin(self) -> None:
+        """Open the run on a worker thread and return at once; `poll()` says "connecting" until it is open.
 
-        The handshake and the session requests wait for their replies (each bounded by the timeout); the
-        propagation itself only starts here, and its results come through `poll()`. On failure nothing is
-        left open.
+        If opening fails, `poll()` reports the run failed and `failure` says why; nothing is left open.
         """
-        errors = protocol_module("errors")
-        try:
-            self._client = self._connect()
-            self._client.hello()
-            self._session = self._client.open_session(self._open_request()).session
-            self._send_keyframes()
-            self._job = self._client.propagate(
-                self._session, self._propagate_request(), frames=self._frame_reader(), colorspace=self._colorspace()
-            )
-        except (errors.ProtocolError, ValueError) as error:
-            message = self._explain(error)
-            self.close()
-            raise RunFailed(message, str(getattr(error, "code", "invalid_field"))) from None
-        self._progress = Progress(0, 0, "running", "Waiting for the engine")
+        self._progress = Progress(0, 0, "connecting", f"Connecting to the engine at {self.engine.address}")
+        self._opener = threading.Thread(target=self._open, name="maskprop-open-run", daemon=True)
+        self._opener.start()
+
+    def start(self) -> None:
+        """`begin()` and wait until the run is open, for scripts; raises `RunFailed` if it could not be."""
+        self.begin()
+        assert self._opener is not None
+        self._opener.join()
+        if self.failure is not None:
+            raise self.failure
 
     def poll(self) -> Progress:
         """Hand every result that has arrived to `on_result` and report progress; never blocks, never raises."""
+        if self._opener is not None:
+            if self._opener.is_alive():
+                return self._progress
+            self._opener = None  # joined: what the worker set is visible here
+            if self.failure is not None:
+                return self._end("failed", self.failure.message)
+            if self._job is None:
+                return self._end("cancelled", "Cancelled while connecting")
         if self._job is None or self._progress.finished:
             return self._progress
         errors = protocol_module("errors")
@@ -166,11 +182,20 @@ class PropagationRun:
 
     def cancel(self) -> None:
         """Ask the engine to stop between frames; a later `poll()` reports `cancelled` once it has."""
+        self._stop.set()  # while opening: the worker gives up at its next step
         if self._job is not None and not self._progress.finished:
             self._job.cancel()
 
     def close(self) -> None:
-        """Close the engine session and the connection; safe to call at any time and more than once."""
+        """Close the engine session and the connection; safe to call at any time and more than once.
+
+        While the run is still opening, the worker is told to stop and closes what it opened itself.
+        """
+        with self._handover:
+            if self._opener is not None and self._opener.is_alive() and self._job is None:
+                self._stop.set()
+                self._progress = Progress(0, 0, "cancelled", "Stopped while connecting")
+                return
         client, self._client = self._client, None
         if client is None:
             return
@@ -184,6 +209,59 @@ class PropagationRun:
             client.close()
         if self._progress.status == "running":
             self._end("cancelled", "Stopped: the connection to the engine was closed")
+
+    # --- opening, on the worker thread ------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """Hello, session, keyframes, propagate; hands the open run over, or sets `failure` and closes it all."""
+        errors = protocol_module("errors")
+        client, session = None, ""
+        try:
+            client = self._connect()
+            client.hello()
+            session = self._open_session(client)
+            for frame, labels in sorted(self.keyframes.items()):
+                self._check_stop()
+                client.keyframe(session, protocol_module("messages").Keyframe(frame=frame, labels=labels))
+            self._check_stop()
+            job = client.propagate(
+                session, self._propagate_request(), frames=self._frame_reader(), colorspace=self._colorspace()
+            )
+        except _Stopped:
+            _close_quietly(client, session)
+            return
+        except (errors.ProtocolError, ValueError) as error:
+            self.failure = RunFailed(self._explain(error, client), str(getattr(error, "code", "invalid_field")))
+            _close_quietly(client, session)
+            return
+        with self._handover:
+            if not self._stop.is_set():
+                self._client, self._session, self._job = client, session, job
+                self._progress = Progress(0, 0, "running", "Waiting for the engine")
+                return
+        job.cancel()
+        _close_quietly(client, session)
+
+    def _open_session(self, client: Any) -> str:
+        """Open the shot, waiting out `busy` answers for the `retry_after` the engine asks for, until stopped."""
+        errors = protocol_module("errors")
+        while True:
+            self._check_stop()
+            try:
+                return client.open_session(self._open_request()).session
+            except errors.ProtocolError as error:
+                if error.code != "busy":
+                    raise
+                wait = _retry_after(error.details)
+                self._progress = Progress(
+                    0, 0, "connecting", f"The engine is busy ({error.message}); asking again in {wait:g} s"
+                )
+                if self._stop.wait(wait):
+                    raise _Stopped from None
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise _Stopped
 
     # --- requests ---------------------------------------------------------------------------------------
 
@@ -209,11 +287,6 @@ class PropagationRun:
             source=source,
             name=self.shot.name,
         )
-
-    def _send_keyframes(self) -> None:
-        messages = protocol_module("messages")
-        for frame, labels in sorted(self.keyframes.items()):
-            self._client.keyframe(self._session, messages.Keyframe(frame=frame, labels=labels))
 
     def _propagate_request(self) -> Any:
         messages = protocol_module("messages")
@@ -261,12 +334,13 @@ class PropagationRun:
         self._progress = Progress(done, total, status, message)
         return self._progress
 
-    def _explain(self, error: Exception) -> str:
+    def _explain(self, error: Exception, client: Any = None) -> str:
         """An artist reads this: say what to do, since a timeout or a code alone explains nothing."""
         address = self.engine.address
         code = str(getattr(error, "code", ""))
         detail = getattr(error, "message", str(error))
-        if code == "timeout" and (self._client is None or self._client.engine is None):  # no hello answered
+        client = client if client is not None else self._client
+        if code == "timeout" and (client is None or client.engine is None):  # no hello answered
             return (
                 f"No engine answers at {address}: start one with `python -m engine serve` "
                 "or enable 'Start a local engine' (if it runs, check that the CURVE keys match)"
@@ -276,3 +350,29 @@ class PropagationRun:
         if code == "peer_gone":
             return f"Lost the engine at {address}: {detail}"
         return f"The engine at {address} refused: {detail}"
+
+
+class _Stopped(Exception):
+    """Opening was cancelled or the run closed; the worker cleans up what it opened."""
+
+
+def _retry_after(details: Mapping[str, Any]) -> float:
+    """The engine's `retry_after` hint in seconds, kept within sense (a missing or odd hint waits a little)."""
+    hint = details.get("retry_after")
+    if isinstance(hint, int | float) and not isinstance(hint, bool) and hint > 0:
+        return min(float(hint), BUSY_RETRY_MAX)
+    return BUSY_RETRY_DEFAULT
+
+
+def _close_quietly(client: Any, session: str) -> None:
+    """Close what the worker opened; the engine is maybe gone, and it expires sessions it never hears of."""
+    if client is None:
+        return
+    errors = protocol_module("errors")
+    try:
+        if session:
+            client.close_session(session, timeout=CLOSE_TIMEOUT)
+    except errors.ProtocolError:
+        pass
+    finally:
+        client.close()

@@ -142,6 +142,12 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
     while not (progress := propagate.step(job)).finished:
         time.sleep(0.02)
     report["automatic"] = {"streamed": job.streamed, "status": progress.status}
+    job = propagate.start_run(scene, moved, mask, engine, stream=None, wait=False)  # the panel's way: no waiting
+    statuses = [job.progress.status]
+    while not (progress := propagate.step(job)).finished:
+        statuses.append(progress.status)
+        time.sleep(0.02)
+    report["automatic_without_waiting"] = {"streamed": job.streamed, "status": progress.status, "seen": statuses}
     job = propagate.start_run(scene, clip, mask, engine, stream=None)
     while not (progress := propagate.step(job)).finished:
         time.sleep(0.02)
@@ -475,3 +481,6 @@ def test_automatic_frames_go_as_paths_when_the_engine_can_read_them_and_streamed
     assert report["paths_refused"] == "forbidden"
     assert report["automatic"] == {"streamed": True, "status": "done"}
     assert report["automatic_readable"] == {"streamed": False, "status": "done"}
+    without_waiting = report["automatic_without_waiting"]
+    assert (without_waiting["streamed"], without_waiting["status"]) == (True, "done")
+    assert without_waiting["seen"][0] == "connecting"  # start_run returned before the engine answered

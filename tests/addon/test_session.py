@@ -7,7 +7,7 @@ need no engine use nothing (nobody listens) or a scripted engine of another prot
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +114,93 @@ def test_no_engine_is_a_clear_message_and_leaves_nothing_open(plate):
     assert caught.value.code == "timeout"
     assert caught.value.message.startswith(f"No engine answers at {NOBODY}: start one with `python -m engine serve`")
     assert not run.is_open
-    assert run.poll().status == "idle"
+    assert run.poll() == Progress(0, 0, "failed", caught.value.message)
+
+
+def _ticks_until(run: PropagationRun, finished_or: Callable[[Progress], bool], limit: float) -> list[Progress]:
+    """Poll as the modal timer does until `finished_or(progress)` or the run finishes; every call under 50 ms."""
+    seen, end = [], time.monotonic() + limit
+    while time.monotonic() < end:
+        start = time.monotonic()
+        progress = run.poll()
+        assert time.monotonic() - start < 0.05, "a timer tick waited for the engine"
+        seen.append(progress)
+        if progress.finished or finished_or(progress):
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"nothing happened in {limit} s: {seen[-1]}")
+
+
+def test_a_slow_engine_never_holds_the_timer_and_the_panel_says_connecting(plate):
+    results: list = []
+    with ScriptedEngine(hello_delay=5.0) as scripted:
+        run = make_run(scripted.endpoint, plate.shot(), plate.labels, results, timeout=10.0)
+        started = time.monotonic()
+        run.begin()
+        assert time.monotonic() - started < 0.05
+        seen = _ticks_until(run, lambda progress: progress.status == "running", limit=15.0)
+        try:
+            final = poll_until_finished(run)
+        finally:
+            run.close()
+    connecting = [p for p in seen if p.status == "connecting"]
+    assert len(connecting) > 50  # about 5 s of ticks, each returning at once
+    assert connecting[0].message == f"Connecting to the engine at {scripted.endpoint}"
+    assert final.status == "done", final.message
+    assert len(results) == FRAMES
+
+
+def test_an_engine_that_never_answers_ends_in_a_clear_error_without_holding_the_timer(plate):
+    with ScriptedEngine(silent=True) as scripted:
+        run = make_run(scripted.endpoint, plate.shot(), plate.labels, [], timeout=1.0)
+        run.begin()
+        seen = _ticks_until(run, lambda progress: False, limit=10.0)
+    assert seen[0].status == "connecting"
+    assert seen[-1].status == "failed"
+    assert seen[-1].message.startswith(f"No engine answers at {scripted.endpoint}")
+    assert run.failure is not None and run.failure.code == "timeout"
+    assert not run.is_open
+
+
+def test_a_busy_engine_is_asked_again_after_its_retry_after(plate):
+    results: list = []
+    with ScriptedEngine(busy_answers=2, retry_after=0.4) as scripted:
+        run = make_run(scripted.endpoint, plate.shot(), plate.labels, results, timeout=5.0)
+        run.begin()
+        seen = _ticks_until(run, lambda progress: progress.status == "running", limit=10.0)
+        try:
+            final = poll_until_finished(run)
+        finally:
+            run.close()
+    waits = {p.message for p in seen if "busy" in p.message}
+    assert waits == {"The engine is busy (all session slots are taken); asking again in 0.4 s"}
+    assert scripted.types_received().count("open_session") == 3
+    assert final.status == "done", final.message
+
+
+def test_cancel_while_waiting_for_a_busy_engine_stops_at_once_and_leaves_nothing_open(plate):
+    with ScriptedEngine(busy_answers=100, retry_after=30.0) as scripted:
+        run = make_run(scripted.endpoint, plate.shot(), plate.labels, [], timeout=5.0)
+        run.begin()
+        _ticks_until(run, lambda progress: "busy" in progress.message, limit=10.0)
+        run.cancel()
+        seen = _ticks_until(run, lambda progress: False, limit=2.0)
+    assert seen[-1].status == "cancelled"
+    assert not run.is_open
+    assert "propagate" not in scripted.types_received()
+
+
+def test_closing_while_connecting_returns_at_once(plate):
+    with ScriptedEngine(hello_delay=3.0) as scripted:
+        run = make_run(scripted.endpoint, plate.shot(), plate.labels, [], timeout=10.0)
+        run.begin()
+        started = time.monotonic()
+        run.close()
+        assert time.monotonic() - started < 0.05
+        assert run.poll().status == "cancelled"
+        time.sleep(3.5)  # the worker finishes the handshake, then closes what it opened instead of handing it over
+        assert not run.is_open
+        assert "propagate" not in scripted.types_received()
 
 
 def test_an_engine_of_another_protocol_version_is_refused_cleanly(plate):

@@ -3,7 +3,8 @@
 It runs a ROUTER socket in a thread and plays a scripted engine: it answers the handshake and requests,
 streams deterministic results (the matte is the streamed frame's red channel thresholded), honours the
 result window and the frame window, stops between frames on cancel, and can misbehave on purpose: stay
-silent, speak another protocol version, or vanish in the middle of a stream.
+silent, slow to answer the handshake, busy (with a `retry_after`) a number of times, speak another protocol
+version, or vanish in the middle of a stream.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class ScriptedEngine:
         silent: bool = False,
         vanish_after: int | None = None,
         seconds_per_frame: float = 0.0,
+        hello_delay: float = 0.0,
+        busy_answers: int = 0,
+        retry_after: float = 0.3,
         curve_secret_key: bytes | None = None,
         curve_public_key: bytes | None = None,
     ) -> None:
@@ -53,6 +57,9 @@ class ScriptedEngine:
         self.silent = silent
         self.vanish_after = vanish_after
         self.seconds_per_frame = seconds_per_frame
+        self.hello_delay = hello_delay
+        self.busy_answers = busy_answers  # open_session answers `busy` this many times first
+        self.retry_after = retry_after
         self.received: list[Message] = []
         self.max_unacked = 0
         self._stream: Stream | None = None
@@ -105,9 +112,14 @@ class ScriptedEngine:
         body = message.body
         match message.msg_type:
             case "hello":
+                time.sleep(self.hello_delay)
                 self._send(client, reply(message, hello_reply()))
             case "ping":
                 self._send(client, reply(message, m.Pong()))
+            case "open_session" if self.busy_answers > 0:
+                self.busy_answers -= 1
+                error = m.Error("busy", "all session slots are taken", details={"retry_after": self.retry_after})
+                self._send(client, reply(message, error))
             case "open_session":
                 self._send(client, reply(message, m.OpenSessionReply(SESSION, FRAME_WINDOW, 60.0)))
             case "keyframe" if message.header.session != SESSION:
