@@ -7,11 +7,12 @@
 - `atomic`: the temp-file-and-rename writes every output goes through;
 - `errors`: `InputError` / `OutputError`, one clear line for every bad file (the CLI exits with code 2).
 
-OpenEXR: OpenCV ships its EXR codec switched off and reads `OPENCV_IO_ENABLE_OPENEXR` once, the first time
-an EXR is encoded or decoded in the process, then keeps the answer. This package sets the variable before it
-imports cv2, so any use of `engine.io` (which runs this file first) enables EXR, whatever imported cv2
-earlier, as long as nothing decoded an EXR before. An operator who sets the variable to 0 keeps EXR off; EXR
-reads then fail with an `InputError` that says so.
+OpenEXR: plates are read by `exr` with the `openexr` package (MultiLayer renders included), whatever OpenCV
+allows. EXR mattes are written by OpenCV, which ships its EXR codec switched off and reads
+`OPENCV_IO_ENABLE_OPENEXR` once, the first time an EXR is encoded or decoded in the process, then keeps the
+answer. This package sets the variable before it imports cv2, so any use of `engine.io` (which runs this file
+first) enables EXR mattes, whatever imported cv2 earlier. An operator who sets the variable to 0 keeps OpenCV's
+EXR off; writing EXR mattes then fails with an `OutputError` that says so.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ HxWx3 uint8 RGB array in display sRGB:
   the network sees what the artist sees under Standard.
 - Grey images are repeated to three channels; alpha is dropped (the plate's colour is what is tracked).
 
+OpenEXR files are decoded by `engine.io.exr` (MultiLayer renders included), everything else with OpenCV.
 Files are read into memory and decoded with `cv2.imdecode`, so a missing file and a corrupt one give different
 messages, and non-ASCII paths work on every platform. A decoder that fails (truncated file, bad CRC, not an
 image) is always an `InputError` naming the file, never a `None` passed on.
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 
 from engine.io.errors import InputError, OutputError
+from engine.io.exr import decode_exr, is_exr
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".exr", ".tif", ".tiff"})
 
@@ -48,6 +50,8 @@ def decode_image(data: bytes, path: str | os.PathLike[str], what: str = "image")
     """Decode image bytes exactly as stored (bit depth, channels, alpha), or raise an InputError naming `path`."""
     if not data:
         raise InputError(f"{what} {path} is empty (0 bytes)", path)
+    if is_exr(data):
+        return decode_exr(data, path, what)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
