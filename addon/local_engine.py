@@ -52,6 +52,7 @@ class LocalEngineSpec:
     checkpoint: str
     address: str
     roots: frozenset[str] = field(default_factory=frozenset)
+    ocio_config: str = ""  # Blender's OpenColorIO config, for views other than Standard
 
     def covers(self, other: LocalEngineSpec) -> bool:
         """Whether an engine started like this can serve `other`: the same engine, with at least its folders."""
@@ -228,4 +229,6 @@ def _serve_arguments(spec: LocalEngineSpec) -> list[str]:
         arguments += ["--checkpoint", spec.checkpoint]
     for root in sorted(spec.roots):
         arguments += ["--allow-root", root]
+    if spec.ocio_config:
+        arguments += ["--ocio-config", spec.ocio_config]
     return arguments

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import bpy
 
-from . import engine_status, local_engine, preferences, propagate, targets
+from . import colour, engine_status, local_engine, preferences, propagate, targets
 from .session import Engine, Progress, RunFailed
 
 TIMER_STEP = 0.1  # seconds between polls: often enough for a smooth progress bar, cheap when idle
@@ -66,7 +66,7 @@ class _ReachesEngine:
         python, checkpoint = bpy.path.abspath(prefs.python_path), bpy.path.abspath(prefs.checkpoint_path)
         try:
             self._local = local_engine.ensure(
-                local_engine.LocalEngineSpec(python, checkpoint, prefs.engine_address, roots)
+                local_engine.LocalEngineSpec(python, checkpoint, prefs.engine_address, roots, colour.blender_config())
             )
         except local_engine.LocalEngineError as error:
             return self._engine_failed(error.message)

@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import mask_data, mask_layers, raster, result_cache, results_import
+from . import colour, mask_data, mask_layers, raster, result_cache, results_import
 from .session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
 
 CACHE_DIR = "maskprop_cache"  # next to the .blend file, or in the temporary folder for an unsaved file
@@ -128,8 +128,27 @@ def shot_from_clip(clip: bpy.types.MovieClip, stream: bool) -> Shot:
         frames: FrameFiles | FrameStream = FrameFiles(path)
     else:
         pattern, first_number = _sequence_pattern(path)
-        frames = _streamed_sequence(pattern, first_number) if stream else FrameFiles(pattern, first_number)
+        frames = (
+            _streamed_sequence(pattern, first_number, clip.colorspace_settings.name)
+            if stream
+            else FrameFiles(pattern, first_number)
+        )
     return Shot(clip.frame_duration, width, height, [], frames, name=clip.name)
+
+
+def is_scene_linear(clip: bpy.types.MovieClip) -> bool:
+    """Whether the clip's frames are float images (EXR, float TIFF), the only ones the scene's view applies to.
+
+    Byte plates are sent with Blender's factory Standard view, so an engine without an OpenColorIO config serves
+    every PNG or movie shot whatever the scene's view (docs/colour.md).
+    """
+    if clip.source == "MOVIE":
+        return False
+    image = bpy.data.images.load(bpy.path.abspath(clip.filepath), check_existing=False)
+    try:
+        return bool(image.is_float)
+    finally:
+        bpy.data.images.remove(image)
 
 
 def _sequence_pattern(first_file: str) -> tuple[str, int]:
@@ -142,12 +161,13 @@ def _sequence_pattern(first_file: str) -> tuple[str, int]:
     return os.path.join(folder, name[: match.start(1)] + "#" * len(digits) + match.group(2)), int(digits)
 
 
-def _streamed_sequence(pattern: str, first_number: int) -> FrameStream:
+def _streamed_sequence(pattern: str, first_number: int, colorspace: str) -> FrameStream:
     """The sequence's frames read through Blender's image loading, in the form the engine expects.
 
+    Each image is read in the clip's colour space (`colorspace`), so an override the artist set on the clip holds.
     Byte images (PNG, JPEG) go as their stored display values, unconverted. Float images (EXR, 16-bit PNG) hold
-    scene-linear values in Blender; they go as float16 marked "linear", and the engine applies the same sRGB
-    transfer it applies to EXR files it reads itself, so streamed and read frames agree.
+    scene-linear values in Blender; they go as float16 marked "linear", and the engine applies the scene's view
+    to them as it does to EXR files it reads itself, so streamed and read frames agree.
     """
     digits = pattern.count("#")
 
@@ -155,6 +175,7 @@ def _streamed_sequence(pattern: str, first_number: int) -> FrameStream:
         path = pattern.replace("#" * digits, f"{first_number + index:0{digits}d}")
         image = bpy.data.images.load(path, check_existing=False)
         try:
+            image.colorspace_settings.name = colorspace
             width, height = image.size
             values = np.empty(width * height * 4, np.float32)
             image.pixels.foreach_get(values)
@@ -164,6 +185,11 @@ def _streamed_sequence(pattern: str, first_number: int) -> FrameStream:
         return values.reshape(height, width, 4)[::-1, :, :3], linear  # Blender's rows run bottom-up
 
     linear = pixels(0)[1]
+    if linear and not colour.working_space_is_rec709():
+        raise ValueError(
+            "This blend file's working colour space is not Linear Rec.709, in which streamed float frames are sent: "
+            "set 'Frames As' to 'File Paths' in the preferences, so the engine reads the EXR files themselves"
+        )
 
     def read(index: int) -> np.ndarray:
         rgb = pixels(index)[0]
@@ -365,7 +391,7 @@ def _start(
     )
     if not first <= key_index <= last:
         raise ValueError(f"The keyframe {keyframe} must lie inside the range to propagate")
-    shot = Shot(shot.frame_count, shot.width, shot.height, objects, shot.frames, shot.name)
+    shot = replace(shot, objects=objects, view=colour.scene_view(scene) if is_scene_linear(clip) else {})
     folder = cache_folder(clip)
     result_cache.check_mergeable(folder, shot.width, shot.height)
     result_cache.discard_staged(folder)  # what a crashed run may have left

@@ -76,6 +76,7 @@ class Shot:
     objects: Sequence[tuple[int, str]]
     frames: FrameFiles | FrameStream
     name: str = ""
+    view: Mapping[str, Any] = field(default_factory=dict)  # `View` fields: how scene-linear frames are shown
 
 
 @dataclass(frozen=True)
@@ -275,10 +276,11 @@ class PropagationRun:
     def _open_request(self) -> Any:
         messages = protocol_module("messages")
         frames = self.shot.frames
+        view = messages.View(**self.shot.view)
         if isinstance(frames, FrameFiles):
-            source = messages.FrameSource(kind="files", path=frames.path, first_number=frames.first_number)
+            source = messages.FrameSource(kind="files", path=frames.path, first_number=frames.first_number, view=view)
         else:
-            source = messages.FrameSource(kind="stream")
+            source = messages.FrameSource(kind="stream", view=view)
         return messages.OpenSession(
             frame_count=self.shot.frame_count,
             width=self.shot.width,

@@ -18,6 +18,7 @@ import numpy as np
 import engine
 from engine.choices import MATTE_FORMATS
 from engine.io import FrameSequence, InputError, open_frames, read_mask
+from engine.io.view import STANDARD, DisplayView
 from engine.model.afburr import AFBURR
 from engine.plan import Direction
 from engine.progress import Progress
@@ -37,6 +38,7 @@ class ShotSpec:
     direction: Direction = "both"
     matte_format: str = "png16"
     name: str = ""
+    view: DisplayView = STANDARD  # how float plates become display pixels
 
 
 @dataclass
@@ -72,7 +74,7 @@ REVIEW_BELOW = 0.5  # frame confidence under which a frame is listed for review
 
 def prepare_shot(spec: ShotSpec, skip_existing: bool = False) -> PreparedShot:
     """Open and check everything the shot needs; raises `InputError` naming the first problem."""
-    frames = open_frames(spec.frames)
+    frames = open_frames(spec.frames, view=spec.view)
     if not spec.masks:
         raise InputError("no keyframe mask was given")
     keyframes = {}

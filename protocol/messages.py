@@ -101,6 +101,18 @@ class ObjectSpec:
 
 
 @dataclass(frozen=True)
+class View:
+    """How scene-linear pixels become what the artist sees: Blender's Color Management names, applied by the
+    engine with the OpenColorIO config its operator gave it. Display-referred (byte) pixels are used as they are."""
+
+    view: Name = "Standard"
+    look: Name = "None"
+    display: Name = "sRGB"
+    exposure: Annotated[float, Range(-32.0, 32.0)] = 0.0  # stops, a scene-linear gain of 2**exposure
+    gamma: Annotated[float, Range(0.01, 5.0)] = 1.0  # a power 1/gamma on display values
+
+
+@dataclass(frozen=True)
 class FrameSource:
     """Where the engine gets pixels: streamed by the client, or files on the engine's own disk."""
 
@@ -108,6 +120,7 @@ class FrameSource:
     # For "files": an image folder, a printf ("%04d") or hash ("####") pattern, or a movie file.
     path: Annotated[str, Length(0, DEFAULT_LIMITS.max_string_bytes)] = ""
     first_number: Annotated[int, Range(0, 10**9)] = 0  # the file number of frame index 0 in a pattern
+    view: View = field(default_factory=View)
 
     def __post_init__(self) -> None:
         if (self.kind == "files") != bool(self.path):

@@ -27,8 +27,9 @@ def parity_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine_env(tmp_path_factory) -> dict[str, str]:
-    """The environment for `python -m engine`: no checkpoint and no config file but what the test passes."""
-    environment = {key: value for key, value in os.environ.items() if key != "MASKPROP_CHECKPOINT"}
+    """The environment for `python -m engine`: no checkpoint, config file or OpenColorIO config but what the test
+    passes."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("MASKPROP_CHECKPOINT", "OCIO")}
     environment["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
     return environment
 

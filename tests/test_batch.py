@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,9 +16,10 @@ import pytest
 import torch
 
 from engine.batch import StopRequest
-from engine.batch.job import OPTIONS
+from engine.batch.job import OPTIONS, read_job
 from engine.cli import main
 from engine.commands.propagation_options import DEFAULTS
+from engine.commands.view_options import DEFAULTS as VIEW_DEFAULTS
 from engine.errors import OutOfMemory
 from engine.exit_codes import run_reporting_errors
 from engine.io import InputError
@@ -250,6 +252,14 @@ BAD_JOBS = [
     pytest.param(GOOD + "[[shot\n", "is not valid TOML", id="not-toml"),
     pytest.param(GOOD.replace("max_size = 0", 'precision = "fp8"'), "precision", id="precision"),
     pytest.param(GOOD.replace('"a/frames"', '"a/nothing"'), "shot 'a': frames folder", id="missing-frames"),
+    pytest.param(GOOD + "exposure = 40\n", "'exposure' in shot 'a' must be a number of stops", id="exposure"),
+    pytest.param(GOOD + 'view = ""\n', "'view' in shot 'a' must be a non-empty string", id="empty-view"),
+    pytest.param(GOOD + 'view = "AgX"\n', "the view AgX on sRGB needs an OpenColorIO config", id="no-config"),
+    pytest.param(
+        GOOD.replace("max_size = 0", 'ocio_config = "none.ocio"') + 'view = "AgX"\n',
+        "none.ocio does not exist",
+        id="missing-config",
+    ),
 ]
 
 
@@ -278,8 +288,19 @@ def test_the_real_process_exits_2_with_one_error_line(tmp_path, engine_env):
     ]
 
 
-def test_every_propagation_option_can_be_set_in_a_job_file():
-    assert set(OPTIONS) == set(DEFAULTS)
+def test_every_propagation_and_view_option_can_be_set_in_a_job_file():
+    assert set(OPTIONS) == set(DEFAULTS) | set(VIEW_DEFAULTS)
+
+
+def test_a_job_names_its_view_and_its_own_config_relative_to_itself(tmp_path):
+    config = Path(__file__).resolve().parent / "fixtures" / "ocio" / "config.ocio"
+    shutil.copy(config, tmp_path / "studio.ocio")
+    text = GOOD.replace("max_size = 0", 'ocio_config = "studio.ocio"\nview = "Dim"') + 'look = "Double"\n'
+    (tmp_path / "job.toml").write_text(text)
+    view = read_job(tmp_path / "job.toml", ocio_config="/elsewhere.ocio").shots[0].spec.view
+    assert (view.view, view.look, view.config) == ("Dim", "Double", str(tmp_path / "studio.ocio"))
+    (tmp_path / "job.toml").write_text(GOOD)
+    assert read_job(tmp_path / "job.toml", ocio_config="/elsewhere.ocio").shots[0].spec.view.config == "/elsewhere.ocio"
 
 
 def os_error(number: int) -> OSError:

@@ -118,6 +118,17 @@ def truncated_frame(shot: Path) -> list[str]:
         (empty_mask, "no objects"),
         (unwritable_out, "a-file"),
         (truncated_frame, "00004.png"),
+        (lambda shot: ["--view", "AgX"], "the view AgX on sRGB needs an OpenColorIO config"),
+        (lambda shot: ["--view", "AgX", "--ocio-config", str(shot / "none.ocio")], "none.ocio does not exist"),
+    ],
+    ids=[
+        "missing frames",
+        "wrong size mask",
+        "empty mask",
+        "unwritable out",
+        "truncated frame",
+        "no config",
+        "no file",
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_code_2(shot, parity_checkpoint, case, engine_env, breakage, words):
@@ -130,7 +141,15 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(shot, parity_checkpoint, ca
 
 
 @pytest.mark.parametrize(
-    "args", [["--budget", "0"], ["--max-size", "-1"], ["--update-rate", "2"], ["--direction", "sideways"]]
+    "args",
+    [
+        ["--budget", "0"],
+        ["--max-size", "-1"],
+        ["--update-rate", "2"],
+        ["--direction", "sideways"],
+        ["--gamma", "0"],
+        ["--exposure", "40"],
+    ],
 )
 def test_bad_options_are_usage_errors(shot, parity_checkpoint, case, engine_env, args):
     done = propagate(*golden_args(shot, parity_checkpoint, case), *args, env=engine_env)
@@ -139,9 +158,7 @@ def test_bad_options_are_usage_errors(shot, parity_checkpoint, case, engine_env,
 
 
 @pytest.mark.skipif(cpu_bf16_units(cpu_flags()) is not None, reason="needs a CPU without bf16 matrix units")
-def test_bf16_without_units_is_fp32_with_a_warning_or_refused(
-    shot, parity_checkpoint, case, engine_env
-):
+def test_bf16_without_units_is_fp32_with_a_warning_or_refused(shot, parity_checkpoint, case, engine_env):
     done = propagate(*golden_args(shot, parity_checkpoint, case), "--precision", "bf16", env=engine_env)
     assert done.returncode == 0, done.stderr
     assert "warning: bf16 was asked for, but this CPU has no bf16 matrix units" in done.stderr

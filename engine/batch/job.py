@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.commands.propagation_options import DEFAULTS, MATTE_FORMATS, READERS
+from engine.commands.view_options import DEFAULTS as VIEW_DEFAULTS
 from engine.io import InputError
 from engine.io.images import read_file_bytes
+from engine.io.view import DisplayView
 from engine.plan import DIRECTIONS
 from engine.precision import REQUESTS
 from engine.shot import ShotSpec
@@ -78,9 +80,14 @@ OPTIONS: dict[str, Rule] = {
     "precision": one_of(REQUESTS),
     "strict_precision": FLAG,
     "matte_format": one_of(MATTE_FORMATS),
+    "view": TEXT,
+    "look": TEXT,
+    "display": TEXT,
+    "exposure": Rule((int, float), "a number of stops from -32 to 32", lambda value: -32 <= value <= 32),
+    "gamma": Rule((int, float), "a number from 0.01 to 5", lambda value: 0.01 <= value <= 5),
 }
 # Settings of the process rather than of a shot: the model loads once for all the shots.
-PROCESS: dict[str, Rule] = {"checkpoint": TEXT, "device": TEXT, "deterministic": FLAG}
+PROCESS: dict[str, Rule] = {"checkpoint": TEXT, "device": TEXT, "deterministic": FLAG, "ocio_config": TEXT}
 SHOT: dict[str, Rule] = {
     "name": NAME,
     "frames": TEXT,
@@ -150,8 +157,9 @@ class Table:
         return InputError(f"{self.source}: {problem}", self.source)
 
 
-def read_job(path: str | os.PathLike[str]) -> Job:
-    """Read and check a job file; raises `InputError` naming the first problem."""
+def read_job(path: str | os.PathLike[str], ocio_config: str = "") -> Job:
+    """Read and check a job file; raises `InputError` naming the first problem. The job's own `ocio_config`
+    (relative to the job file) wins over `ocio_config`, so a job file names everything its results depend on."""
     source = Path(path)
     try:
         document = tomllib.loads(read_file_bytes(source, "job file").decode("utf-8"))
@@ -164,7 +172,9 @@ def read_job(path: str | os.PathLike[str]) -> Job:
     shared = {key: defaults.get(key, rule) for key, rule in OPTIONS.items() if key in defaults.values}
     tables = top.get("shot", Rule((list,), "one or more [[shot]] tables", _tables), required=True)
     base = source.absolute().parent
-    shots = tuple(_shot(Table(t, f"shot #{n}", source), base, shared) for n, t in enumerate(tables, 1))
+    own_config = defaults.get("ocio_config", TEXT)
+    config = ocio_config if own_config is None else _resolve(base, own_config)
+    shots = tuple(_shot(Table(t, f"shot #{n}", source), base, shared, config) for n, t in enumerate(tables, 1))
     _check_distinct(shots, top)
     checkpoint = defaults.get("checkpoint", TEXT)
     return Job(
@@ -180,12 +190,12 @@ def _tables(value: list[Any]) -> bool:
     return bool(value) and all(isinstance(item, dict) for item in value)
 
 
-def _shot(table: Table, base: Path, shared: Mapping[str, Any]) -> JobShot:
+def _shot(table: Table, base: Path, shared: Mapping[str, Any], ocio_config: str) -> JobShot:
     name = table.get("name", NAME, required=True)
     table.label = f"shot {name!r}"
     table.check_keys(SHOT)
     own = {key: table.get(key, rule) for key, rule in OPTIONS.items() if key in table.values}
-    options = {**DEFAULTS, **shared, **own}
+    options = {**DEFAULTS, **VIEW_DEFAULTS, **shared, **own}
     spec = ShotSpec(
         frames=_resolve(base, table.get("frames", TEXT, required=True)),
         masks=_masks(table, base),
@@ -195,6 +205,7 @@ def _shot(table: Table, base: Path, shared: Mapping[str, Any]) -> JobShot:
         direction=options["direction"],
         matte_format=options["matte_format"],
         name=name,
+        view=DisplayView(config=ocio_config, **{key: options[key] for key in VIEW_DEFAULTS}),
     )
     return JobShot(spec, options)
 

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 
 from engine.cli import shows_progress
+from engine.commands import view_options
 from engine.exit_codes import OK, run_reporting_errors
 
 
@@ -22,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth) (default: the job file's)")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the job file's, else auto)")
+    view_options.add_config_argument(parser)
     parser.add_argument(
         "--check",
         action="store_true",
@@ -38,7 +40,7 @@ def _batch(args: argparse.Namespace) -> int:
 
     stop = StopRequest()
     stop.install()  # first: a farm's SIGTERM from here on finishes the current frame instead of killing
-    job = read_job(args.job)
+    job = read_job(args.job, args.ocio_config)
     job = dataclasses.replace(job, checkpoint=args.checkpoint or job.checkpoint, device=args.device or job.device)
     shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
     if not args.check:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from engine.cli import shows_progress
-from engine.commands import precision_option, propagation_options
+from engine.commands import precision_option, propagation_options, view_options
 from engine.exit_codes import run_reporting_errors
 
 
@@ -35,6 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--last", type=propagation_options.non_negative, help="last frame index to fill (default: the last frame)"
     )
     propagation_options.add_arguments(parser)
+    view_options.add_view_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +58,7 @@ def _propagate(args: argparse.Namespace) -> int:
         last=args.last,
         direction=args.direction,
         matte_format=args.matte_format,
+        view=view_options.display_view(vars(args), args.ocio_config),
     )
     shot = prepare_shot(spec)
     precision = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))

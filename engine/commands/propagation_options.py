@@ -125,18 +125,19 @@ def settings_from(options: Mapping[str, Any], precision: Precision) -> Settings:
 
 
 def non_negative(text: str) -> int:
-    return _bounded(int, text, lambda v: v >= 0, "a whole number, 0 or more")
+    return bounded(int, text, lambda v: v >= 0, "a whole number, 0 or more")
 
 
 def positive(text: str) -> int:
-    return _bounded(int, text, lambda v: v > 0, "a whole number above 0")
+    return bounded(int, text, lambda v: v > 0, "a whole number above 0")
 
 
 def fraction(text: str) -> float:
-    return _bounded(float, text, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+    return bounded(float, text, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 
-def _bounded(kind: type, text: str, ok: Any, expected: str) -> Any:
+def bounded(kind: type, text: str, ok: Any, expected: str) -> Any:
+    """`text` as a `kind`, or the argparse error that says what was `expected` when it is not one or not `ok`."""
     try:
         value = kind(text)
     except ValueError:

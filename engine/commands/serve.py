@@ -14,7 +14,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from engine.commands import precision_option, propagation_options
+from engine.commands import precision_option, propagation_options, view_options
 from engine.exit_codes import run_reporting_errors
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help=propagation_options.CHECKPOINT_HELP)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
     precision_option.add_arguments(parser)
+    view_options.add_config_argument(parser)
     parser.add_argument(
         "--allow-root",
         action="append",
@@ -102,6 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_format)
     allow_roots = tuple(_folders(args.allow_root))
     curve = load_curve(args.curve_secret_key, args.curve_clients, args.bind)
+    ocio_config = _ocio_config(args.ocio_config)
     choice = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
     config = ServerConfig(
         bind=args.bind,
@@ -111,6 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_buffer_bytes=args.max_buffer_mb * 2**20,
         frame_window=args.frame_window,
         precision=choice.precision,
+        ocio_config=ocio_config,
     )
     checkpoint = resolve_checkpoint(args.checkpoint)
     model = load_network(checkpoint, args.device)
@@ -162,3 +165,12 @@ def _seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
+
+
+def _ocio_config(path: str) -> str:
+    """The config, read once at start so a wrong path fails here, not at a client's first session."""
+    if path:
+        from engine.io.view import load_config
+
+        load_config(path)
+    return path

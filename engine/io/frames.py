@@ -30,6 +30,7 @@ from engine.io.images import IMAGE_SUFFIXES, read_image, to_display_rgb
 from engine.io.patterns import FileSequence, expand_pattern, list_folder, parse_pattern
 from engine.io.sequence import FrameSequence
 from engine.io.video import VideoFrames
+from engine.io.view import STANDARD, DisplayView
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mxf", ".mpg", ".mpeg", ".ts", ".wmv"})
 
@@ -37,8 +38,9 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".m
 class ImageSequence(FrameSequence):
     """Frames stored one image file each; see `engine.io.patterns` for how the files are found."""
 
-    def __init__(self, path: str | os.PathLike[str], files: FileSequence) -> None:
+    def __init__(self, path: str | os.PathLike[str], files: FileSequence, view: DisplayView = STANDARD) -> None:
         self.path = Path(path)
+        self.view = view
         self.files = files.files
         self.names = files.names
         self.numbers = files.numbers
@@ -51,25 +53,30 @@ class ImageSequence(FrameSequence):
 
     def _decode(self, index: int) -> np.ndarray:
         path = self.files[index]
-        return to_display_rgb(read_image(path, "frame"), path)
+        return to_display_rgb(read_image(path, "frame"), path, self.view)
 
 
 def open_frames(
-    path: str | os.PathLike[str], first_number: int | None = None, last_number: int | None = None
+    path: str | os.PathLike[str],
+    first_number: int | None = None,
+    last_number: int | None = None,
+    view: DisplayView = STANDARD,
 ) -> FrameSequence:
     """Open a shot's frames: a folder of images, a pattern (`plate.%04d.exr`, `plate.####.exr`) or a video.
 
     `first_number` and `last_number` choose a pattern's frame range (default: all the numbers present, which
-    must be contiguous); they mean nothing for a folder or a video and are refused there.
+    must be contiguous); they mean nothing for a folder or a video and are refused there. `view` turns float
+    images into display pixels (`engine.io.view`); a video's frames are display-referred bytes already.
     """
+    view.check()
     path = Path(path)
     pattern = None if path.exists() else parse_pattern(path)
     if pattern is not None:
-        return ImageSequence(path, expand_pattern(pattern, first_number, last_number))
+        return ImageSequence(path, expand_pattern(pattern, first_number, last_number), view)
     if first_number is not None or last_number is not None:
         raise InputError(f"a frame range applies to a numbered pattern such as plate.####.png, not to {path}", path)
     if path.is_dir():
-        return ImageSequence(path, list_folder(path))
+        return ImageSequence(path, list_folder(path), view)
     suffix = path.suffix.lower()
     if not path.exists():
         what = "video" if suffix in VIDEO_SUFFIXES else "frames folder"

@@ -5,9 +5,10 @@ HxWx3 uint8 RGB array in display sRGB:
 
 - 8-bit images are already display-referred: only channel order changes (OpenCV decodes BGR).
 - 16-bit images (PNG, TIFF) are display-referred too, just finer: scaled to 8 bits with rounding.
-- Floating-point images (OpenEXR, float TIFF) are scene-linear Rec.709, as Blender and compositors write them.
-  They are clipped to [0, 1] and encoded with the sRGB OETF, which is what Blender's "Standard" view does, so
-  the network sees what the artist sees under Standard.
+- Floating-point images (OpenEXR, float TIFF) are scene-linear Rec.709, as Blender and compositors write them
+  (`engine.io.exr` converts EXR files tagged with other primaries). They become what the artist sees through a
+  `DisplayView` (`engine.io.view`): by default Blender's Standard view, the sRGB OETF on values clipped to
+  [0, 1]; AgX, Filmic, looks, exposure and gamma through OpenColorIO.
 - Grey images are repeated to three channels; alpha is dropped (the plate's colour is what is tracked).
 
 OpenEXR files are decoded by `engine.io.exr` (MultiLayer renders included), everything else with OpenCV.
@@ -27,6 +28,7 @@ import numpy as np
 
 from engine.io.errors import InputError, OutputError
 from engine.io.exr import decode_exr, is_exr
+from engine.io.view import STANDARD, DisplayView
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".exr", ".tif", ".tiff"})
 
@@ -70,8 +72,11 @@ def read_image(path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
     return decode_image(read_file_bytes(path, what), path, what)
 
 
-def to_display_rgb(image: np.ndarray, path: str | os.PathLike[str] = "<array>") -> np.ndarray:
-    """Any decoded image (OpenCV channel order) as an HxWx3 uint8 RGB array in display sRGB; see the module doc."""
+def to_display_rgb(
+    image: np.ndarray, path: str | os.PathLike[str] = "<array>", view: DisplayView = STANDARD
+) -> np.ndarray:
+    """Any decoded image (OpenCV channel order) as an HxWx3 uint8 RGB array of display pixels; float images
+    (scene-linear) through `view`. See the module doc."""
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
@@ -79,23 +84,15 @@ def to_display_rgb(image: np.ndarray, path: str | os.PathLike[str] = "<array>") 
     channels = image.shape[2]
     if channels in (2, 4):  # grey + alpha, BGR + alpha: the alpha goes
         image = image[:, :, : channels - 1]
-    image = _to_uint8(image, path)
-    if image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    return np.ascontiguousarray(image[:, :, ::-1])
-
-
-def srgb_oetf(linear: np.ndarray) -> np.ndarray:
-    """The sRGB transfer function (IEC 61966-2-1) on linear values already clipped to [0, 1]."""
-    linear = np.asarray(linear, dtype=np.float32)
-    curved = 1.055 * np.power(np.maximum(linear, 0.0031308), 1.0 / 2.4, dtype=np.float32) - 0.055
-    return np.where(linear <= 0.0031308, 12.92 * linear, curved).astype(np.float32)
+    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, ::-1]
+    if np.issubdtype(rgb.dtype, np.floating):
+        return view.encode(rgb)
+    return np.ascontiguousarray(_bytes_to_uint8(rgb, path))
 
 
 def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
-    """Scene-linear floats to 8-bit display sRGB: NaN to 0, clip to [0, 1], sRGB OETF, round."""
-    clipped = np.clip(np.nan_to_num(np.asarray(linear, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
-    return np.rint(srgb_oetf(clipped) * 255.0).astype(np.uint8)
+    """Scene-linear floats to 8-bit display sRGB under Standard: NaN to 0, clip to [0, 1], sRGB OETF, round."""
+    return STANDARD.encode(linear)
 
 
 def encode_image(suffix: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
@@ -122,12 +119,10 @@ def exr_supported() -> bool:
         return False
 
 
-def _to_uint8(image: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
+def _bytes_to_uint8(image: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
         # Round to nearest: 65535 -> 255, 257 * k -> k exactly.
         return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    if np.issubdtype(image.dtype, np.floating):
-        return linear_to_srgb8(image)
     raise InputError(f"image {path} has unsupported samples ({image.dtype}); use 8/16-bit or float images", path)

@@ -30,6 +30,7 @@ class ServerConfig:
     max_buffer_bytes: int = 2 * 1024**3  # keyframes, streamed frames and results held on the host
     frame_window: int = 4  # streamed frames requested ahead of the propagator (at least 2: a step may read 2)
     precision: Precision = "fp32"
+    ocio_config: str = ""  # OpenColorIO config for views other than plain sRGB Standard; "" for none
     heartbeat_interval: float = 1.0
     limits: Limits = field(default_factory=_default_limits)
 

@@ -28,7 +28,7 @@ from engine.server.logs import event
 from engine.server.results import MATTE_SCALE, result_bytes
 from engine.server.roots import AllowedRoots
 from engine.server.sessions import MemoryBudget, Session, SessionTable
-from engine.server.sources import open_file_source
+from engine.server.sources import open_file_source, source_view
 from engine.server.streamed import StreamedFrames, access_order
 from engine.server.streams import Send, Streams
 from engine.server.worker import Worker
@@ -164,8 +164,9 @@ class Dispatcher:
         shot: m.OpenSession = message.body
         self._check_capabilities(shot)
         self.sessions.check_room(time.monotonic())
-        frames = open_file_source(shot, self.roots) if shot.source.kind == "files" else None
-        session = self.sessions.add(shot, frames)
+        view = source_view(shot, self.config.ocio_config)
+        frames = open_file_source(shot, self.roots, view) if shot.source.kind == "files" else None
+        session = self.sessions.add(shot, frames, view)
         event(
             log,
             logging.INFO,
@@ -176,6 +177,7 @@ class Dispatcher:
             frames=shot.frame_count,
             objects=len(shot.objects),
             source=shot.source.kind,
+            view=view.describe(),
         )
         self._reply(client, message, m.OpenSessionReply(session.id, self.config.frame_window, self.config.idle_timeout))
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.io import FrameSequence
+from engine.io.view import DisplayView
 from engine.plan import affected_range
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
@@ -58,6 +59,7 @@ class Session:
     id: str
     shot: m.OpenSession
     frames: FrameSequence | None  # the files source; None when the client streams frames
+    view: DisplayView  # how scene-linear frames become display pixels
     last_activity: float
     keyframes: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> label map at plate size
     job: Job | None = None
@@ -120,8 +122,8 @@ class SessionTable:
             f"{len(self._sessions)} sessions are open, the limit is {self.max_sessions}", min(max(soonest, 1.0), 60.0)
         )
 
-    def add(self, shot: m.OpenSession, frames: FrameSequence | None) -> Session:
-        session = Session(uuid.uuid4().hex, shot, frames, time.monotonic())
+    def add(self, shot: m.OpenSession, frames: FrameSequence | None, view: DisplayView) -> Session:
+        session = Session(uuid.uuid4().hex, shot, frames, view, time.monotonic())
         self._sessions[session.id] = session
         return session
 

@@ -12,6 +12,7 @@ import os
 
 from engine.io import FrameSequence, InputError, open_frames
 from engine.io.patterns import parse_pattern
+from engine.io.view import DisplayView
 from engine.server.roots import AllowedRoots
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
@@ -19,11 +20,22 @@ from protocol.errors import ErrorCode, ProtocolError
 FIELD = "body.source.path"
 
 
-def open_file_source(shot: m.OpenSession, roots: AllowedRoots) -> FrameSequence:
+def source_view(shot: m.OpenSession, ocio_config: str) -> DisplayView:
+    """The session's colour management, checked now (the config read, its names found), not at the first frame."""
+    wanted = shot.source.view
+    view = DisplayView(wanted.view, wanted.look, wanted.display, wanted.exposure, wanted.gamma, ocio_config)
+    try:
+        view.check()
+    except InputError as error:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, str(error), details={"field": "body.source.view"}) from None
+    return view
+
+
+def open_file_source(shot: m.OpenSession, roots: AllowedRoots, view: DisplayView) -> FrameSequence:
     """The frames of `shot.source` (kind "files"), checked against the roots and the shot's size and length."""
     path = roots.confine(shot.source.path)
     try:
-        frames = _open(path, shot)
+        frames = _open(path, shot, view)
     except InputError as error:
         missing = error.path is not None and not os.path.exists(error.path)
         raise ProtocolError(
@@ -38,11 +50,11 @@ def open_file_source(shot: m.OpenSession, roots: AllowedRoots) -> FrameSequence:
     return frames
 
 
-def _open(path: os.PathLike[str], shot: m.OpenSession) -> FrameSequence:
+def _open(path: os.PathLike[str], shot: m.OpenSession, view: DisplayView) -> FrameSequence:
     if not os.path.exists(path) and parse_pattern(path) is not None:
         first = shot.source.first_number
-        return open_frames(path, first, first + shot.frame_count - 1)
-    return open_frames(path)
+        return open_frames(path, first, first + shot.frame_count - 1, view)
+    return open_frames(path, view=view)
 
 
 def _check_fits(frames: FrameSequence, shot: m.OpenSession) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.io.images import to_display_rgb
+from engine.io.view import STANDARD, DisplayView
 from engine.plan import Direction, plan
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
@@ -95,11 +96,11 @@ class StreamedFrames(Sequence[np.ndarray]):
             self._arrived.clear()
 
 
-def frame_pixels(frame: m.Frame, plate: tuple[int, int]) -> np.ndarray:
+def frame_pixels(frame: m.Frame, plate: tuple[int, int], view: DisplayView = STANDARD) -> np.ndarray:
     """A `frame` message's pixels as the HxWx3 uint8 display-sRGB image the network reads (a copy).
 
     Grey is repeated to RGB and alpha dropped; uint16 is display-referred; floats are nominally 0..1. Linear
-    values of any dtype go through the sRGB transfer function, as `engine.io` does for EXR plates.
+    values of any dtype go through the session's `view`, as `engine.io` does for EXR plates.
     """
     pixels = frame.pixels
     if pixels.shape[:2] != plate:
@@ -113,5 +114,5 @@ def frame_pixels(frame: m.Frame, plate: tuple[int, int]) -> np.ndarray:
         rgb = rgb.astype(np.float32) / np.iinfo(rgb.dtype).max
     elif frame.colorspace == "srgb" and rgb.dtype.kind == "f":
         rgb = np.rint(np.clip(np.nan_to_num(rgb.astype(np.float32)), 0, 1) * 255).astype(np.uint8)
-    image = to_display_rgb(rgb[:, :, ::-1])  # engine.io reads OpenCV's BGR order: hand it BGR, get RGB back
+    image = to_display_rgb(rgb[:, :, ::-1], view=view)  # engine.io reads OpenCV's BGR order: hand it BGR, get RGB back
     return np.require(image, requirements=["C", "W", "O"])  # own the pixels: the message's memory can go

@@ -85,7 +85,7 @@ class Streams:
         if position is None:
             raise ProtocolError(ErrorCode.INVALID_STATE, f"frame {body.index} was not requested (or already sent)")
         try:
-            pixels = frame_pixels(body, job.session.plate)
+            pixels = frame_pixels(body, job.session.plate, job.session.view)
         except ProtocolError as error:
             self.end(job, "failed", from_protocol_error(error))
             return

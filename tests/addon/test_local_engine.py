@@ -19,10 +19,13 @@ import pytest
 
 from addon import connection, local_engine
 from addon.local_engine import LocalEngineError, LocalEngineSpec
+from protocol import messages as m
+from protocol.client import EngineClient
 from protocol.environment import engine_environment
 from tests.protocol.scripted_engine import ScriptedEngine
 
 REPO = Path(__file__).resolve().parents[2]
+OCIO_CONFIG = REPO / "tests" / "fixtures" / "ocio" / "config.ocio"
 
 
 @pytest.fixture(autouse=True)
@@ -49,13 +52,17 @@ def script(folder: Path, body: str) -> str:
 @pytest.mark.slow
 def test_a_real_engine_starts_answers_is_reused_and_stops(parity_checkpoint, one_thread_env):
     address = free_address()
-    spec = LocalEngineSpec(sys.executable, str(parity_checkpoint), address)
+    spec = LocalEngineSpec(sys.executable, str(parity_checkpoint), address, ocio_config=str(OCIO_CONFIG))
     engine = local_engine.ensure(spec, one_thread_env)
     assert engine is not None and not local_engine.listening(address)
     assert engine.wait() == address
     assert local_engine.listening(address)
     described = connection.check_connection(address, connection.KeyFiles(), timeout=10.0)
     assert described.startswith(f"Connected to {address}")
+    with EngineClient(address, timeout=10.0) as client:  # it was given the config: a view of it opens
+        source = m.FrameSource(kind="stream", view=m.View(view="Dim"))
+        shot = m.OpenSession(frame_count=1, width=8, height=8, objects=[m.ObjectSpec(1, "a")], source=source)
+        client.close_session(client.open_session(shot).session)
     assert local_engine.ensure(spec, one_thread_env) is engine  # still running with these settings: reused
     local_engine.stop()
     assert engine.process.returncode == 0  # a clean SIGTERM shutdown

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from addon.session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
+from engine.io.view import DisplayView
 from engine.server.launch import ServerProcess
 from tests.protocol.scripted_engine import ScriptedEngine
 
@@ -278,3 +279,43 @@ def _srgb_to_linear(image: np.ndarray) -> np.ndarray:
     values = image.astype(np.float64) / 255
     linear = np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4)
     return linear.astype(np.float16)
+
+
+CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "ocio" / "config.ocio"
+DIM = {"view": "Dim", "look": "None", "display": "sRGB", "exposure": 0.0, "gamma": 1.0}
+
+
+@pytest.fixture(scope="module")
+def engine_with_config(parity_checkpoint, one_thread_env, tmp_path_factory) -> Iterator[ServerProcess]:
+    """An engine given the small OpenColorIO config of tests/fixtures/ocio (views Standard and Dim)."""
+    args = ["--bind", "tcp://127.0.0.1:0", "--checkpoint", str(parity_checkpoint), "--device", "cpu"]
+    log_path = tmp_path_factory.mktemp("engine-log") / "stderr.log"
+    server = ServerProcess([*args, "--ocio-config", str(CONFIG)], one_thread_env, log_path)
+    yield server
+    assert server.stop() == 0, server.log()
+
+
+def test_the_scenes_view_reaches_the_engine_which_shows_the_network_those_pixels(engine_with_config, plate):
+    """Linear frames sent with the view "Dim" propagate exactly as the Dim display pixels sent as bytes do."""
+    dim = DisplayView(config=str(CONFIG), view="Dim")
+    linear_frames = [_srgb_to_linear(frame) for frame in plate.frames]
+    as_linear = FrameStream(lambda index: linear_frames[index], colorspace="linear")
+    as_displayed = FrameStream(lambda index: dim.encode(linear_frames[index]))
+    runs = {}
+    for name, frames, view in (("linear", as_linear, DIM), ("bytes", as_displayed, {}), ("standard", as_linear, {})):
+        results: list = []
+        progress = run_to_end(
+            make_run(engine_with_config.endpoint, replace(plate.shot(frames), view=view), plate.labels, results)
+        )
+        assert progress.status == "done", progress.message
+        runs[name] = np.stack([result.mattes for result in sorted(results, key=_frame)])
+    np.testing.assert_array_equal(runs["linear"], runs["bytes"])
+    assert not np.array_equal(runs["linear"], runs["standard"])
+
+
+def test_a_view_the_engine_cannot_apply_fails_the_run_with_the_engines_reason(engine, plate):
+    results: list = []
+    run = make_run(engine.endpoint, replace(plate.shot(), view={**DIM, "view": "AgX"}), plate.labels, results)
+    with pytest.raises(RunFailed, match="needs an OpenColorIO config"):
+        run.start()
+    assert results == [] and not run.is_open

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from engine.io import InputError, open_frames
-from engine.io.images import linear_to_srgb8, srgb_oetf
+from engine.io.images import linear_to_srgb8
 from engine.io.patterns import natural_key
 from engine.io.video import VideoFrames
+from engine.io.view import srgb_oetf
 
 
 def _rgb(value: int, size: tuple[int, int] = (8, 6)) -> np.ndarray:

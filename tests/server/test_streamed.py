@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from engine.io.images import linear_to_srgb8
+from engine.io.view import DisplayView
 from engine.model import AFBURR
 from engine.parity_weights import load_parity_weights
 from engine.propagator import Propagator, Settings
@@ -102,3 +105,12 @@ def test_a_frame_of_another_size_is_invalid_field():
     with pytest.raises(ProtocolError) as refused:
         frame_pixels(m.Frame(index=3, pixels=np.zeros((4, 5, 3), np.uint8)), (5, 4))
     assert refused.value.code == ErrorCode.INVALID_FIELD
+
+
+def test_linear_frames_go_through_the_sessions_view():
+    dim = DisplayView(view="Dim", config=str(Path(__file__).resolve().parents[1] / "fixtures" / "ocio" / "config.ocio"))
+    linear = np.random.default_rng(3).random((4, 5, 3), dtype=np.float32) * 2
+    frame = m.Frame(index=0, pixels=linear.astype(np.float16), colorspace="linear")
+    np.testing.assert_array_equal(frame_pixels(frame, (4, 5), dim), dim.encode(linear.astype(np.float16)))
+    rgb = np.random.default_rng(4).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(frame_pixels(m.Frame(index=0, pixels=rgb), (4, 5), dim), rgb)  # bytes as stored
