@@ -90,6 +90,13 @@ class MASKPROP_settings(bpy.types.PropertyGroup):
         ),
         default=False,
     )
+    exr_layer: StringProperty(
+        name="EXR Layer",
+        description=(
+            "Layer of MultiLayer EXR plates for the engine to read, in full (ViewLayer.Denoised) or by its pass "
+            "name (Denoised); empty reads the image, else the Combined pass"
+        ),
+    )
     objects: CollectionProperty(type=MASKPROP_object)
     result_folder: StringProperty(name="Results", description="Cache folder of the last imported run")
     result_mask: StringProperty(name="Result Mask", description="Mask the last run was imported onto")
@@ -113,25 +120,27 @@ def set_object_enabled(settings: MASKPROP_settings, layer_name: str, enabled: bo
 # --- inputs -------------------------------------------------------------------------------------------------
 
 
-def shot_from_clip(clip: bpy.types.MovieClip, stream: bool) -> Shot:
+def shot_from_clip(clip: bpy.types.MovieClip, stream: bool, exr_layer: str = "") -> Shot:
     """The clip as the engine must know it; objects are filled in by `start_run`.
 
     With `stream` the frames of an image sequence are read here and sent; otherwise the engine reads the files
     (it must see the same paths). A movie can only be read by the engine: Blender offers no way to read frame
-    N of a movie from Python.
+    N of a movie from Python. A chosen EXR layer is read by the engine too: Blender's image loading offers no
+    way to pick the layer of a MultiLayer file.
     """
     path = bpy.path.abspath(clip.filepath)
     width, height = clip.size
+    if stream and (clip.source == "MOVIE" or exr_layer):
+        what = "A movie clip" if clip.source == "MOVIE" else f"The EXR layer {exr_layer!r}"
+        raise ValueError(f"{what} cannot be streamed: set 'Frames As' to 'File Paths' in the preferences")
     if clip.source == "MOVIE":
-        if stream:
-            raise ValueError("A movie clip cannot be streamed: set 'Frames As' to 'File Paths' in the preferences")
-        frames: FrameFiles | FrameStream = FrameFiles(path)
+        frames: FrameFiles | FrameStream = FrameFiles(path, exr_layer=exr_layer)
     else:
         pattern, first_number = _sequence_pattern(path)
         frames = (
             _streamed_sequence(pattern, first_number, clip.colorspace_settings.name)
             if stream
-            else FrameFiles(pattern, first_number)
+            else FrameFiles(pattern, first_number, exr_layer)
         )
     return Shot(clip.frame_duration, width, height, [], frames, name=clip.name)
 
@@ -374,7 +383,7 @@ def _start(
     scene: bpy.types.Scene, clip: bpy.types.MovieClip, mask: bpy.types.Mask, engine: Engine, stream: bool, wait: bool
 ) -> Job:
     settings = scene.maskprop
-    shot = shot_from_clip(clip, stream)
+    shot = shot_from_clip(clip, stream, settings.exr_layer.strip())
     keyframe = scene.frame_current
     key_index = keyframe - clip.frame_start
     if not 0 <= key_index < shot.frame_count:

@@ -55,6 +55,7 @@ class FrameFiles:
 
     path: str
     first_number: int = 0  # the file number of frame 0 in a pattern
+    exr_layer: str = ""  # the layer of MultiLayer EXR files; "": the image, else the Combined pass
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,9 @@ class PropagationRun:
         frames = self.shot.frames
         view = messages.View(**self.shot.view)
         if isinstance(frames, FrameFiles):
-            source = messages.FrameSource(kind="files", path=frames.path, first_number=frames.first_number, view=view)
+            source = messages.FrameSource(
+                kind="files", path=frames.path, first_number=frames.first_number, view=view, exr_layer=frames.exr_layer
+            )
         else:
             source = messages.FrameSource(kind="stream", view=view)
         return messages.OpenSession(

@@ -39,6 +39,7 @@ class ShotSpec:
     matte_format: str = "png16"
     name: str = ""
     view: DisplayView = STANDARD  # how float plates become display pixels
+    exr_layer: str = ""  # the layer of multi-layer EXR plates; "": the image, else the Combined pass
 
 
 @dataclass
@@ -74,7 +75,7 @@ REVIEW_BELOW = 0.5  # frame confidence under which a frame is listed for review
 
 def prepare_shot(spec: ShotSpec, skip_existing: bool = False) -> PreparedShot:
     """Open and check everything the shot needs; raises `InputError` naming the first problem."""
-    frames = open_frames(spec.frames, view=spec.view)
+    frames = open_frames(spec.frames, view=spec.view, layer=spec.exr_layer)
     if not spec.masks:
         raise InputError("no keyframe mask was given")
     keyframes = {}

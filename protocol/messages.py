@@ -121,10 +121,14 @@ class FrameSource:
     path: Annotated[str, Length(0, DEFAULT_LIMITS.max_string_bytes)] = ""
     first_number: Annotated[int, Range(0, 10**9)] = 0  # the file number of frame index 0 in a pattern
     view: View = field(default_factory=View)
+    # For "files": the layer of multi-layer OpenEXR files to read; "" = the image, else the Combined pass.
+    exr_layer: Annotated[str, Length(0, 256)] = ""
 
     def __post_init__(self) -> None:
         if (self.kind == "files") != bool(self.path):
             raise ValueError("path is required for files and must be empty for a stream")
+        if self.kind == "stream" and self.exr_layer:
+            raise ValueError("exr_layer applies to files: a client that streams reads its own layers")
 
 
 @dataclass(frozen=True)

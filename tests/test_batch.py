@@ -254,6 +254,8 @@ BAD_JOBS = [
     pytest.param(GOOD.replace('"a/frames"', '"a/nothing"'), "shot 'a': frames folder", id="missing-frames"),
     pytest.param(GOOD + "exposure = 40\n", "'exposure' in shot 'a' must be a number of stops", id="exposure"),
     pytest.param(GOOD + 'view = ""\n', "'view' in shot 'a' must be a non-empty string", id="empty-view"),
+    pytest.param(GOOD + "exr_layer = 3\n", "'exr_layer' in shot 'a' must be a non-empty string", id="exr-layer"),
+    pytest.param(GOOD + 'exr_layer = "Denoised"\n', "is not OpenEXR, so it has no layer 'Denoised'", id="no-exr"),
     pytest.param(GOOD + 'view = "AgX"\n', "the view AgX on sRGB needs an OpenColorIO config", id="no-config"),
     pytest.param(
         GOOD.replace("max_size = 0", 'ocio_config = "none.ocio"') + 'view = "AgX"\n',

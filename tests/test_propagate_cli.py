@@ -120,6 +120,7 @@ def truncated_frame(shot: Path) -> list[str]:
         (truncated_frame, "00004.png"),
         (lambda shot: ["--view", "AgX"], "the view AgX on sRGB needs an OpenColorIO config"),
         (lambda shot: ["--view", "AgX", "--ocio-config", str(shot / "none.ocio")], "none.ocio does not exist"),
+        (lambda shot: ["--exr-layer", "Denoised"], "is not OpenEXR, so it has no layer 'Denoised'"),
     ],
     ids=[
         "missing frames",
@@ -129,6 +130,7 @@ def truncated_frame(shot: Path) -> list[str]:
         "truncated frame",
         "no config",
         "no file",
+        "exr layer",
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_code_2(shot, parity_checkpoint, case, engine_env, breakage, words):

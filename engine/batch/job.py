@@ -97,6 +97,7 @@ SHOT: dict[str, Rule] = {
     "mask_frame": INDEX,
     "first": INDEX,
     "last": INDEX,
+    "exr_layer": TEXT,
     **OPTIONS,
 }
 
@@ -206,6 +207,7 @@ def _shot(table: Table, base: Path, shared: Mapping[str, Any], ocio_config: str)
         matte_format=options["matte_format"],
         name=name,
         view=DisplayView(config=ocio_config, **{key: options[key] for key in VIEW_DEFAULTS}),
+        exr_layer=table.get("exr_layer", TEXT) or "",
     )
     return JobShot(spec, options)
 

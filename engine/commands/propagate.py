@@ -26,6 +26,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=propagation_options.non_negative,
         help="frame index (0 = first frame of --frames) of each --mask, in order (default 0)",
     )
+    parser.add_argument(
+        "--exr-layer",
+        default="",
+        metavar="LAYER",
+        help="layer of multi-layer EXR plates to read, e.g. ViewLayer.Denoised or Denoised (default: the image, "
+        "else the Combined pass)",
+    )
     parser.add_argument("--out", required=True, help="output folder (labels/, mattes/, confidence.csv/.json)")
     parser.add_argument("--checkpoint", help=propagation_options.CHECKPOINT_HELP)
     parser.add_argument(
@@ -59,6 +66,7 @@ def _propagate(args: argparse.Namespace) -> int:
         direction=args.direction,
         matte_format=args.matte_format,
         view=view_options.display_view(vars(args), args.ocio_config),
+        exr_layer=args.exr_layer,
     )
     shot = prepare_shot(spec)
     precision = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))

@@ -38,9 +38,12 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".m
 class ImageSequence(FrameSequence):
     """Frames stored one image file each; see `engine.io.patterns` for how the files are found."""
 
-    def __init__(self, path: str | os.PathLike[str], files: FileSequence, view: DisplayView = STANDARD) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], files: FileSequence, view: DisplayView = STANDARD, layer: str = ""
+    ) -> None:
         self.path = Path(path)
         self.view = view
+        self.layer = layer
         self.files = files.files
         self.names = files.names
         self.numbers = files.numbers
@@ -53,7 +56,7 @@ class ImageSequence(FrameSequence):
 
     def _decode(self, index: int) -> np.ndarray:
         path = self.files[index]
-        return to_display_rgb(read_image(path, "frame"), path, self.view)
+        return to_display_rgb(read_image(path, "frame", self.layer), path, self.view)
 
 
 def open_frames(
@@ -61,27 +64,31 @@ def open_frames(
     first_number: int | None = None,
     last_number: int | None = None,
     view: DisplayView = STANDARD,
+    layer: str = "",
 ) -> FrameSequence:
     """Open a shot's frames: a folder of images, a pattern (`plate.%04d.exr`, `plate.####.exr`) or a video.
 
     `first_number` and `last_number` choose a pattern's frame range (default: all the numbers present, which
     must be contiguous); they mean nothing for a folder or a video and are refused there. `view` turns float
-    images into display pixels (`engine.io.view`); a video's frames are display-referred bytes already.
+    images into display pixels (`engine.io.view`); a video's frames are display-referred bytes already. `layer`
+    names the layer of multi-layer EXR files to read (default: the image, else the Combined pass).
     """
     view.check()
     path = Path(path)
     pattern = None if path.exists() else parse_pattern(path)
     if pattern is not None:
-        return ImageSequence(path, expand_pattern(pattern, first_number, last_number), view)
+        return ImageSequence(path, expand_pattern(pattern, first_number, last_number), view, layer)
     if first_number is not None or last_number is not None:
         raise InputError(f"a frame range applies to a numbered pattern such as plate.####.png, not to {path}", path)
     if path.is_dir():
-        return ImageSequence(path, list_folder(path), view)
+        return ImageSequence(path, list_folder(path), view, layer)
     suffix = path.suffix.lower()
     if not path.exists():
         what = "video" if suffix in VIDEO_SUFFIXES else "frames folder"
         raise InputError(f"{what} {path} does not exist", path)
     if suffix in VIDEO_SUFFIXES:
+        if layer:
+            raise InputError(f"video {path} has no layers: an EXR layer ({layer!r}) applies to EXR plates", path)
         return VideoFrames(path)
     if suffix in IMAGE_SUFFIXES:
         raise InputError(

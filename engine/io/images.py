@@ -48,12 +48,17 @@ def read_file_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
         raise InputError(f"{what} {path} cannot be read: {error.strerror or error}", path) from error
 
 
-def decode_image(data: bytes, path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
-    """Decode image bytes exactly as stored (bit depth, channels, alpha), or raise an InputError naming `path`."""
+def decode_image(data: bytes, path: str | os.PathLike[str], what: str = "image", layer: str = "") -> np.ndarray:
+    """Decode image bytes exactly as stored (bit depth, channels, alpha), or raise an InputError naming `path`.
+
+    `layer` names the layer of a multi-layer OpenEXR file to read (see `engine.io.exr`); other formats have none.
+    """
     if not data:
         raise InputError(f"{what} {path} is empty (0 bytes)", path)
     if is_exr(data):
-        return decode_exr(data, path, what)
+        return decode_exr(data, path, what, layer)
+    if layer:
+        raise InputError(f"{what} {path} is not OpenEXR, so it has no layer {layer!r} to read", path)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
@@ -67,9 +72,9 @@ def decode_image(data: bytes, path: str | os.PathLike[str], what: str = "image")
     return image
 
 
-def read_image(path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
+def read_image(path: str | os.PathLike[str], what: str = "image", layer: str = "") -> np.ndarray:
     """Read and decode one image file as stored (see `decode_image`)."""
-    return decode_image(read_file_bytes(path, what), path, what)
+    return decode_image(read_file_bytes(path, what), path, what, layer)
 
 
 def to_display_rgb(

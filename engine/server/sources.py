@@ -53,8 +53,8 @@ def open_file_source(shot: m.OpenSession, roots: AllowedRoots, view: DisplayView
 def _open(path: os.PathLike[str], shot: m.OpenSession, view: DisplayView) -> FrameSequence:
     if not os.path.exists(path) and parse_pattern(path) is not None:
         first = shot.source.first_number
-        return open_frames(path, first, first + shot.frame_count - 1, view)
-    return open_frames(path, view=view)
+        return open_frames(path, first, first + shot.frame_count - 1, view, shot.source.exr_layer)
+    return open_frames(path, view=view, layer=shot.source.exr_layer)
 
 
 def _check_fits(frames: FrameSequence, shot: m.OpenSession) -> None:

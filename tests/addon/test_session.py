@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import OpenEXR
 import pytest
 
 from addon.session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
@@ -319,3 +320,24 @@ def test_a_view_the_engine_cannot_apply_fails_the_run_with_the_engines_reason(en
     with pytest.raises(RunFailed, match="needs an OpenColorIO config"):
         run.start()
     assert results == [] and not run.is_open
+
+
+def test_a_run_reads_the_exr_layer_the_artist_named(engine, plate):
+    """The engine reads the named layer of MultiLayer files; one the files lack fails the run, naming those present."""
+    folder = plate.folder / "layers"
+    folder.mkdir(exist_ok=True)
+    for index, frame in enumerate(plate.frames):
+        linear = _srgb_to_linear(frame).astype(np.float32)
+        planes = {name: np.ascontiguousarray(linear[:, :, i]) for i, name in enumerate("RGB")}
+        channels = {f"ViewLayer.Denoised.{name}": plane for name, plane in planes.items()}
+        channels.update({f"ViewLayer.Combined.{name}": np.zeros_like(plane) for name, plane in planes.items()})
+        with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION}, channels) as exr:
+            exr.write(str(folder / f"plate.{index + 1:04d}.exr"))
+    results: list = []
+    named = FrameFiles(str(folder / "plate.####.exr"), first_number=1, exr_layer="Denoised")
+    progress = run_to_end(make_run(engine.endpoint, plate.shot(named), plate.labels, results))
+    assert progress.status == "done", progress.message
+    assert len(results) == FRAMES
+    missing = FrameFiles(str(folder / "plate.####.exr"), first_number=1, exr_layer="Shadow")
+    with pytest.raises(RunFailed, match=r"no layer 'Shadow'; its layers: ViewLayer\.Combined, ViewLayer\.Denoised"):
+        make_run(engine.endpoint, plate.shot(missing), plate.labels, []).start()

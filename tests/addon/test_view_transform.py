@@ -58,6 +58,10 @@ def look_as_blender(folder: str) -> None:
         image.save_render(str(Path(folder) / f"{name}.png"), scene=scene)
         np.save(Path(folder) / f"{name}.npy", propagate.shot_from_clip(clip, stream=True).frames.read(1))
         sent[name] = colour.scene_view(scene)
+    try:
+        propagate.shot_from_clip(clip, stream=True, exr_layer="Denoised")
+    except ValueError as error:
+        sent["streamed layer"] = str(error)
     Path(folder, "sent.json").write_text(json.dumps(sent))
 
 
@@ -120,3 +124,11 @@ def test_agx_and_standard_are_different_pictures(blender):
     assert np.abs(standard - agx).mean() > 10
     grey_highlights = (slice(0, HEIGHT // 4), slice(-4, None))  # the grey rows' brightest columns: 1.6 to 4.0
     assert (standard[grey_highlights] == 255).all() and (agx[grey_highlights] < 250).all()
+
+
+def test_a_named_exr_layer_is_never_streamed_but_read_by_the_engine(blender):
+    """Blender's image loading cannot pick a layer, so a streamed run with one is refused, saying what to do."""
+    _, sent = blender
+    assert sent["streamed layer"] == (
+        "The EXR layer 'Denoised' cannot be streamed: set 'Frames As' to 'File Paths' in the preferences"
+    )

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import OpenEXR
 import pytest
 
 from engine.io import InputError, open_frames, primaries
-from engine.io.exr import INTEROP_SPACES, colour_space, decode_exr
+from engine.io.exr import decode_exr
+from engine.io.exr_colour import INTEROP_SPACES, colour_space
 from engine.io.images import linear_to_srgb8
 from engine.io.primaries import Chromaticities
 
@@ -78,6 +80,50 @@ def test_two_view_layers_are_a_clear_error(tmp_path):
 
     with pytest.raises(InputError, match=r"several Combined passes \(Bg\.Combined, Fg\.Combined\)"):
         open_frames(tmp_path)[0]
+
+
+def _with_denoised(view_layer: str = "ViewLayer") -> dict[str, np.ndarray]:
+    """A render with a Denoised pass (0.5, 0.25, 0) beside its Combined pass."""
+    denoised = {f"{view_layer}.Denoised.{c}": _plane(v) for c, v in zip("RGB", (0.5, 0.25, 0.0), strict=True)}
+    return {**_render_layers(view_layer=view_layer), **denoised}
+
+
+@pytest.mark.parametrize("layer", ["ViewLayer.Denoised", "Denoised"], ids=["in full", "by its pass"])
+def test_a_named_layer_is_read_instead_of_the_combined_pass(tmp_path, layer):
+    _write(tmp_path / "render.0001.exr", _with_denoised())
+
+    frame = open_frames(tmp_path, layer=layer)[0]
+
+    assert (frame == linear_to_srgb8(np.array([0.5, 0.25, 0.0], np.float32))).all()
+    assert not (frame == _only_frame(tmp_path)).all()  # the Combined pass, read without a layer
+
+
+@pytest.mark.parametrize(
+    ("layer", "words"),
+    [
+        ("Shadow", r"has no layer 'Shadow'; its layers: ViewLayer\.Combined, ViewLayer\.Denoised, ViewLayer\.Depth"),
+        ("Depth", r"layer 'ViewLayer\.Depth' of frame .* has the channels Z, not R, G and B"),
+        ("Denoised", r"several layers 'Denoised' \(Bg\.Denoised, Fg\.Denoised\); name one in full"),
+    ],
+    ids=["missing", "not a picture", "ambiguous"],
+)
+def test_a_layer_that_cannot_be_read_names_the_layers_present(tmp_path, layer, words):
+    channels = {**_with_denoised("Fg"), **_with_denoised("Bg")} if layer == "Denoised" else _with_denoised()
+    _write(tmp_path / "render.0001.exr", channels)
+
+    with pytest.raises(InputError, match=words):
+        open_frames(tmp_path, layer=layer)
+
+
+def test_a_layer_asked_of_a_plate_that_is_not_exr_is_a_clear_error(tmp_path):
+    (tmp_path / "plate.0001.png").write_bytes(cv2.imencode(".png", np.zeros((2, 2, 3), np.uint8))[1].tobytes())
+
+    with pytest.raises(InputError, match=r"plate\.0001\.png is not OpenEXR, so it has no layer 'Denoised'"):
+        open_frames(tmp_path, layer="Denoised")
+    video = tmp_path / "clip.mp4"
+    video.touch()
+    with pytest.raises(InputError, match=r"video .*clip\.mp4 has no layers"):
+        open_frames(video, layer="Denoised")
 
 
 @pytest.mark.parametrize("keep", [4, 100, -20], ids=["magic-only", "header-cut", "pixels-cut"])

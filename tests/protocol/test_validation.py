@@ -415,6 +415,13 @@ KEY_MATTE = b"\x80" * (HEIGHT * WIDTH)
         case("open-session-duplicate-ids", edited("open_session", (("objects", 1, "id"), 1)), INVALID_FIELD, "body"),
         case("files-source-without-path", edited("open_session", (("source", "path"), "")), INVALID_FIELD),
         case("stream-source-with-path", edited("open_session", (("source", "path"), "/x"), index=1), INVALID_FIELD),
+        case(
+            "stream-source-with-exr-layer",
+            edited("open_session", (("source", "exr_layer"), "Denoised"), index=1),
+            INVALID_FIELD,
+        ),
+        case("view-gamma-zero", edited("open_session", (("source", "view", "gamma"), 0.0)), INVALID_FIELD),
+        case("view-name-empty", edited("open_session", (("source", "view", "view"), "")), INVALID_FIELD),
         case("propagate-last-before-first", edited("propagate", (("last",), 0), index=1), INVALID_FIELD, "body"),
         case("result-mattes-objects-disagree", edited("result", (("objects",), []), index=1), INVALID_FIELD, "body"),
         case(

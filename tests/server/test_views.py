@@ -1,4 +1,5 @@
-"""A session's view: checked against the operator's OpenColorIO config when the session opens, then applied.
+"""Float plates over the wire: a session's view, checked against the operator's OpenColorIO config when the
+session opens and then applied, and the EXR layer the engine reads.
 
 The engine here is started with the small config of tests/fixtures/ocio (views "Standard" and "Dim", the look
 "Double"); Blender's own config is used by the add-on tests.
@@ -30,8 +31,12 @@ def exr_plate(tmp_path_factory, shot) -> Path:
     for index, frame in enumerate(shot.frames):
         linear = (frame.astype(np.float32) / 255) ** 2.2
         channels = {name: np.ascontiguousarray(linear[:, :, i]) for i, name in enumerate("RGB")}
-        with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION}, channels) as exr:
-            exr.write(str(folder / f"plate.{index + 1001}.exr"))
+        layers = {f"ViewLayer.Denoised.{name}": plane for name, plane in channels.items()}
+        black = {f"ViewLayer.Combined.{name}": np.zeros_like(plane) for name, plane in channels.items()}
+        for target, written in ((folder, channels), (folder.with_name("layers"), {**layers, **black})):
+            target.mkdir(exist_ok=True)
+            with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION}, written) as exr:
+                exr.write(str(target / f"plate.{index + 1001}.exr"))
     return folder
 
 
@@ -93,3 +98,35 @@ def test_a_config_that_cannot_be_read_stops_the_engine_at_start(tmp_path, parity
         assert done.returncode == 2 and done.stdout == ""
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: OpenColorIO config") and words in lines[0], done.stderr
+
+
+def _mattes(client: EngineClient, shot, frames: m.FrameSource) -> np.ndarray:
+    session = shot.open(client, frames)
+    job = client.propagate(session, propagate_request(0, 3))
+    mattes = np.stack([result.mattes for result in job.results()])
+    assert job.summary.status == "done"
+    client.close_session(session)
+    return mattes
+
+
+def test_a_named_exr_layer_is_the_plate_the_network_sees(with_config, shot, exr_plate):
+    """The Denoised pass holds the plate, the Combined pass black: with the layer named, the results are the
+    plate's."""
+    layers = exr_plate.with_name("layers") / "plate.####.exr"
+    with EngineClient(with_config.endpoint, timeout=30.0) as client:
+        plate = _mattes(client, shot, source("files", str(exr_plate / "plate.####.exr")))
+        denoised = _mattes(
+            client, shot, m.FrameSource(kind="files", path=str(layers), first_number=1001, exr_layer="Denoised")
+        )
+        combined = _mattes(client, shot, source("files", str(layers)))
+    np.testing.assert_array_equal(denoised, plate)
+    assert not np.array_equal(combined, plate)
+
+
+def test_an_exr_layer_the_files_lack_is_invalid_field_naming_the_layers(with_config, shot, exr_plate):
+    layers = exr_plate.with_name("layers") / "plate.####.exr"
+    files = m.FrameSource(kind="files", path=str(layers), first_number=1001, exr_layer="Shadow")
+    with EngineClient(with_config.endpoint, timeout=30.0) as client, pytest.raises(ProtocolError) as refused:
+        client.open_session(shot.open_request(files))
+    assert refused.value.code == ErrorCode.INVALID_FIELD
+    assert "no layer 'Shadow'; its layers: ViewLayer.Combined, ViewLayer.Denoised" in str(refused.value)
