@@ -15,3 +15,5 @@ Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
 REQUESTS: tuple[str, ...] = ("auto", *PRECISIONS)  # what a user may ask for: a precision, or the device's best
 MATTE_FORMATS: dict[str, MatteDepth] = {"png8": "8", "png16": "16", "exr": "half"}  # user name -> depth
+# The named network configurations of `engine.model.config.CONFIGS` (a test keeps the two the same).
+MODEL_NAMES: tuple[str, ...] = ("afb-urr-r50", "small", "tiny", "lite0")

@@ -127,5 +127,12 @@ def test_an_unknown_network_configuration_is_one_line_listing_the_known_ones(tmp
         done = run_engine(*args)
         assert done.returncode == 2, done.stderr
         [line] = [line for line in done.stderr.splitlines() if "bogus" in line]
-        assert "unknown model configuration 'bogus'; choose one of afb-urr-r50, small" in line
+        assert "invalid choice: 'bogus'" in line and all(name in line for name in ("afb-urr-r50", "small", "lite0"))
     assert not (tmp_path / "run").exists()
+
+
+def test_the_model_names_offered_are_the_configurations_there_are():
+    from engine.choices import MODEL_NAMES
+    from engine.model.config import CONFIGS
+
+    assert tuple(CONFIGS) == MODEL_NAMES

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.bank_config import BankConfig
-from engine.choices import REQUESTS
+from engine.choices import MODEL_NAMES, REQUESTS
 from engine.cli import EXIT_USAGE
 from engine.commands import precision_option
 from engine.commands.propagation_options import READERS
@@ -72,8 +72,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument(
         "--model",
-        help="named network configuration filled with the parity weights (default: the reference's; an unknown "
-        "name is answered with the known ones); --checkpoint brings its own",
+        choices=MODEL_NAMES,
+        help="named network configuration filled with the parity weights (default: the reference's, "
+        "afb-urr-r50); --checkpoint brings its own",
     )
     model.add_argument("--checkpoint", help="weights to load, in their own configuration (default: parity weights)")
     model.add_argument("--warmup", type=int, default=2, help="frames left out of the statistics (default %(default)s)")

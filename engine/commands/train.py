@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.choices import MODEL_NAMES
 from engine.commands import precision_option
 from engine.commands.propagation_options import READERS, non_negative, positive
 from engine.exit_codes import OK, run_reporting_errors
@@ -48,8 +49,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--model",
         default="small",
-        help="named network configuration to train (default %(default)s; an unknown name is answered with the "
-        "known ones); lite* ones start from ImageNet weights (the train extra)",
+        choices=MODEL_NAMES,
+        help="named network configuration to train (default %(default)s); lite* ones start from ImageNet weights "
+        "(the train extra)",
     )
     model.add_argument(
         "--init", type=Path, help="checkpoint to fine-tune from, its configuration kept (default: train from scratch)"
