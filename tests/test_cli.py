@@ -107,11 +107,12 @@ def test_verbose_adds_debug_lines_to_the_progress(tmp_path, write_small_shot, on
     stderr = _propagate_small_shot(tmp_path, write_small_shot, one_thread_env, "-v")
     assert "debug: checkpoint " in stderr and "the network shipped with the engine" in stderr
     assert "propagate: 3/3 " in stderr
+    assert "info: precision fp32 (as asked)" in stderr and "info: propagated 3 frames" in stderr
 
 
 def test_quiet_leaves_out_progress_and_information(tmp_path, write_small_shot, one_thread_env):
     stderr = _propagate_small_shot(tmp_path, write_small_shot, one_thread_env, "-q")
-    assert "propagate: " not in stderr and "debug: " not in stderr
+    assert stderr == ""  # no progress, no precision line, no summary: only warnings and errors would show
     assert (tmp_path / "out" / "labels" / "00002.png").is_file()
 
 

@@ -16,6 +16,7 @@ What a farm sees (docs/farm.md):
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from engine.model.afburr import AFBURR
 from engine.precision import Precision
 from engine.shot import PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
 from engine.stop_request import StopRequest
+
+log = logging.getLogger("engine.batch")
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def _propagate(
             on_frame=lambda done, total: report.frame(name, done, total),
             show_progress=show_progress,
         )
-    print(f"{name}: {summary.describe()}", file=sys.stderr, flush=True)
+    log.info("%s: %s", name, summary.describe())
     return summary
 
 

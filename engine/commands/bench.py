@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ from engine.cli import EXIT_USAGE
 from engine.commands import precision_option
 from engine.commands.propagation_options import READERS
 from engine.errors import EngineError, OutOfMemory
+
+log = logging.getLogger("engine.bench")
 
 EXIT_OUT_OF_MEMORY = 33  # the farm convention: retry on a bigger GPU or at a lower resolution
 
@@ -144,7 +147,7 @@ def _run_server(args: argparse.Namespace) -> int:
 
 
 def _measuring(what: str) -> None:
-    print(f"measuring {what}", file=sys.stderr)
+    log.info("measuring %s", what)
 
 
 def _run_model(args: argparse.Namespace) -> int:

@@ -7,12 +7,14 @@ Clips drawn with another `--seed` than training's are clips the network never sa
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 
 from engine.commands.propagation_options import positive
 from engine.commands.train import size_argument
 from engine.exit_codes import OK, run_reporting_errors
+
+log = logging.getLogger("engine.clips")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,5 +40,5 @@ def _write(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.out} is not empty; choose a new folder")
     source = ProceduralClips(args.frames, args.size, args.max_objects)
     names = write_clips(source, args.out, args.count, args.seed)
-    print(f"wrote {len(names)} clips of {args.frames} frames to {args.out}", file=sys.stderr)
+    log.info("wrote %d clips of %d frames to %s", len(names), args.frames, args.out)
     return OK

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 
 from engine.cli import shows_progress
 from engine.commands import precision_option, propagation_options
 from engine.exit_codes import run_reporting_errors
+
+log = logging.getLogger("engine.eval")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +47,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     per_sequence, overall = davis.write_tables(results, out)
     _print_table(results)
     _print_confidence_rank(args.gt, pred, names)
-    print(f"wrote {per_sequence} and {overall}", file=sys.stderr)
+    log.info("wrote %s and %s", per_sequence, overall)
     return 0
 
 

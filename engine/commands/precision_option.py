@@ -1,11 +1,11 @@
 """The `--precision` and `--strict-precision` flags of every command that runs the network, and the line it
-prints once the device is known (see `engine.precision` for how the choice is made)."""
+logs once the device is known (see `engine.precision` for how the choice is made)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import TYPE_CHECKING, TextIO
+import logging
+from typing import TYPE_CHECKING
 
 from engine.choices import REQUESTS
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from engine.precision import PrecisionChoice
 
 DEFAULT = "auto"
+log = logging.getLogger("engine.precision")
 
 
 def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: str = DEFAULT) -> None:
@@ -31,10 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, def
     )
 
 
-def choose(requested: str, strict: bool, device: torch.device, stream: TextIO | None = None) -> PrecisionChoice:
-    """Resolve the precision for `device` and say what was chosen and why on `stream` (stderr)."""
+def choose(requested: str, strict: bool, device: torch.device) -> PrecisionChoice:
+    """Resolve the precision for `device` and log what was chosen and why: information, or a warning where the
+    device has no fast path for what was asked (which `--quiet` still shows)."""
     from engine.precision import resolve_precision
 
     choice = resolve_precision(requested, device, strict)
-    print(choice.describe(), file=stream or sys.stderr, flush=True)
+    if choice.fallback:
+        log.warning(choice.reason)
+    else:
+        log.info("precision %s (%s)", choice.precision, choice.reason)
     return choice

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 
 from engine.cli import shows_progress
 from engine.commands import precision_option, propagation_options, view_options
 from engine.exit_codes import run_reporting_errors
+
+log = logging.getLogger("engine.propagate")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -73,5 +75,5 @@ def _propagate(args: argparse.Namespace) -> int:
     model = load_network(args.checkpoint, args.device, args.deterministic)
     settings = propagation_options.settings_from(vars(args), precision.precision)
     summary = propagate_shot(model, shot, settings, show_progress=shows_progress(args))
-    print(summary.describe(), file=sys.stderr)
+    log.info(summary.describe())
     return 0

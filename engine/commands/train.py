@@ -8,7 +8,7 @@ holds `checkpoints/` (`last.pth` and the newest step files), `loss.csv`, `valida
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,8 @@ from engine.exit_codes import OK, run_reporting_errors
 
 if TYPE_CHECKING:
     from engine.train.options import TrainOptions
+
+log = logging.getLogger("engine.train")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
     stop.install()
     options = resume_options(args.out, args.steps) if args.resume else _options(args)
     result = train(options, resume=args.resume, should_stop=stop)
-    print(f"trained {result.step} steps; checkpoint {result.checkpoint}", file=sys.stderr)
+    log.info("trained %d steps; checkpoint %s", result.step, result.checkpoint)
     return stop.exit_code if stop() else OK
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 import pytest
 import torch
@@ -40,7 +41,8 @@ def test_clip_benchmark_writes_the_time_split_and_memory(tmp_path, capsys):
     assert "decode" in capsys.readouterr().out
 
 
-def test_object_counts_and_precisions_run_side_by_side_each_in_its_own_process(tmp_path, capsys):
+def test_object_counts_and_precisions_run_side_by_side_each_in_its_own_process(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="engine")
     out = tmp_path / "bench.json"
     argv = ["model", "--size", "48x32", "--objects", "1,2", "--frames", "4", "--precision", "fp32,auto"]
     assert _run([*argv, "--json-out", str(out)]) == 0
@@ -49,7 +51,7 @@ def test_object_counts_and_precisions_run_side_by_side_each_in_its_own_process(t
     assert [(r["config"]["objects"], r["config"]["precision"]) for r in runs] == [
         (objects, precision) for objects in (1, 2) for precision in dict.fromkeys(("fp32", auto.precision))
     ]
-    assert "precision fp32 (as asked)" in capsys.readouterr().err
+    assert "precision fp32 (as asked)" in caplog.text
     assert len({r["environment"]["pid"] for r in runs}) == len(runs)
 
 
