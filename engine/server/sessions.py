@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.io import FrameSequence
-from engine.io.view import DisplayView
+from engine.io.view import STANDARD, DisplayView
 from engine.plan import affected_range
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
@@ -59,8 +59,8 @@ class Session:
     id: str
     shot: m.OpenSession
     frames: FrameSequence | None  # the files source; None when the client streams frames
-    view: DisplayView  # how scene-linear frames become display pixels
     last_activity: float
+    view: DisplayView = STANDARD  # how scene-linear frames become display pixels
     keyframes: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> label map at plate size
     job: Job | None = None
     frames_done: int = 0
@@ -123,7 +123,7 @@ class SessionTable:
         )
 
     def add(self, shot: m.OpenSession, frames: FrameSequence | None, view: DisplayView) -> Session:
-        session = Session(uuid.uuid4().hex, shot, frames, view, time.monotonic())
+        session = Session(uuid.uuid4().hex, shot, frames, time.monotonic(), view)
         self._sessions[session.id] = session
         return session
 
