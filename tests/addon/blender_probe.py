@@ -4,6 +4,7 @@ Installing an extension or registering classes changes the whole Blender session
 process: nothing it does can leak into other tests.
 
     python blender_probe.py install ZIP      # BLENDER_USER_RESOURCES must point at an empty folder
+    python blender_probe.py refused ZIP      # the same, for a zip this Blender must refuse
     python blender_probe.py register REPO_ROOT
 """
 
@@ -62,6 +63,12 @@ def install(zip_path: str) -> dict[str, Any]:
     }
 
 
+def refused(zip_path: str) -> dict[str, Any]:
+    """Install a zip this Blender must not take; Blender prints what it tells the artist, and enables nothing."""
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+    return {"result": sorted(result), "enabled": EXTENSION in {m.module for m in bpy.context.preferences.addons}}
+
+
 def _hide_test_environment_wheels() -> None:
     """Drop the test environment's site-packages from `sys.path`, as Blender's own Python has no pyzmq or msgpack.
 
@@ -94,5 +101,5 @@ def register(repo_root: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     command, argument = sys.argv[1:3]
-    found = {"install": install, "register": register}[command](argument)
+    found = {"install": install, "refused": refused, "register": register}[command](argument)
     print("PROBE " + json.dumps(found))
