@@ -12,7 +12,9 @@ in the Graph Editor and grouped per object as "obj<id>".
 
 A layer of results is named after the object's drawn layer plus ``RESULT_SUFFIX`` ("hero" -> "hero (propagated)"),
 in the result Mask as in the artist's own: written into the artist's Mask it sits beside the drawn layer and never
-replaces it, and the suffix is how the add-on tells results from objects to propagate.
+replaces it, and the suffix is how the add-on tells results from objects to propagate. A name too long for Blender
+is shortened (`names.fitted`), and the Mask records which drawn layer each result layer belongs to
+(``LAYER_OF``: {result layer: drawn layer}), which a shortened name no longer says in full.
 """
 
 from __future__ import annotations
@@ -23,17 +25,25 @@ from collections.abc import Mapping, Sequence
 import bpy
 import numpy as np
 
-from . import contour_splines
+from . import contour_splines, names
 from .animation import fcurves_of
 
 _LINEAR = 1  # Keyframe.interpolation enum value
 _KEYED = ("co", "handle_left", "handle_right")
 RESULT_SUFFIX = " (propagated)"
+LAYER_OF = "maskprop_layer_of"  # the Mask's custom property: {result layer name: drawn layer name}
 
 
 def result_layer_name(object_name: str) -> str:
     """The name of the layer that holds the results of the object drawn in layer ``object_name``."""
-    return object_name + RESULT_SUFFIX
+    return names.fitted(object_name, RESULT_SUFFIX, names.LAYER_NAME_BYTES)
+
+
+def record_layer_of(mask: bpy.types.Mask, result_name: str, object_name: str) -> None:
+    """Note on ``mask`` that result layer ``result_name`` holds the object drawn in layer ``object_name``."""
+    recorded = dict(mask.get(LAYER_OF, {}))
+    recorded[result_name] = object_name
+    mask[LAYER_OF] = recorded
 
 
 def is_result_layer(layer_name: str) -> bool:

@@ -26,7 +26,7 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import colour, mask_data, mask_layers, raster, result_cache, results_import
+from . import colour, mask_data, mask_layers, names, raster, result_cache, results_import
 from .session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
 
 CACHE_DIR = "maskprop_cache"  # next to the .blend file, or in the temporary folder for an unsaved file
@@ -255,11 +255,13 @@ def cache_folder(clip: bpy.types.MovieClip) -> Path:
 
 def result_mask(mask: bpy.types.Mask) -> bpy.types.Mask:
     """The Mask that holds the results of `mask`'s objects, found by name and created the first time."""
-    name = mask.name + RESULT_MASK_SUFFIX
+    name = names.fitted(mask.name, RESULT_MASK_SUFFIX, names.datablock_name_bytes())
     return bpy.data.masks.get(name) or bpy.data.masks.new(name)
 
 
-def write_result_layers(target: bpy.types.Mask, folder: Path, names: Mapping[int, str], first_frame: int) -> list[int]:
+def write_result_layers(
+    target: bpy.types.Mask, folder: Path, object_names: Mapping[int, str], first_frame: int
+) -> list[int]:
     """Rebuild each object's result layer in `target` from all the outlines in `folder`; returns the object ids.
 
     The layers are rebuilt over the whole shot rather than patched, because matching parts and aligning start
@@ -268,8 +270,10 @@ def write_result_layers(target: bpy.types.Mask, folder: Path, names: Mapping[int
     written = []
     for object_id, traced in result_cache.read_contours(folder).items():
         frames = {first_frame + index: polygons for index, polygons in traced.frames.items()}
-        name = mask_layers.result_layer_name(names.get(object_id, f"obj{object_id}"))
+        drawn = object_names.get(object_id, f"obj{object_id}")
+        name = mask_layers.result_layer_name(drawn)
         mask_layers.write_object_layer(target, object_id, name, frames, traced.width, traced.height)
+        mask_layers.record_layer_of(target, name, drawn)
         written.append(object_id)
     return written
 
@@ -308,8 +312,8 @@ class ResultSink:
         result_cache.commit(self.folder, self.rows, self.contours, *self.size)
         settings = self.scene.maskprop
         target = self.mask if settings.write_into_mask else result_mask(self.mask)
-        names = {object_id: layer.name for object_id, layer in object_layers(self.mask.layers)}
-        written = write_result_layers(target, self.folder, names, self.first_frame)
+        drawn = {object_id: layer.name for object_id, layer in object_layers(self.mask.layers)}
+        written = write_result_layers(target, self.folder, drawn, self.first_frame)
         if target == self.mask:
             for object_id, layer in object_layers(self.mask.layers):
                 if object_id in written:

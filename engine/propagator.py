@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from engine.bank import BankConfig, FeatureBank
 from engine.confidence import distance_discount, is_lost, object_confidence
-from engine.contours import Polygon, trace_contours
+from engine.contours import Outline, trace_outline
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
 from engine.plan import Direction, Segment, plan
@@ -42,6 +42,7 @@ class Settings:
     precision: Precision = "fp32"
     contours: bool = False
     contour_tolerance: float = 1.0  # plate pixels
+    contour_max_points: int | None = None  # per object: the tolerance grows until an outline fits
     lost_fraction: float = 0.05  # of the object's keyframe area
     memory_every: int | None = None  # memorise every N-th frame of a pass; None: the network's own
 
@@ -69,7 +70,7 @@ class FrameResult:
     labels: np.ndarray  # (H, W) uint8 object ids, 0 = background
     uncertainty: np.ndarray  # (H, W) float32 URR uncertainty, 0 on keyframes
     objects: tuple[ObjectState, ...]
-    contours: dict[int, list[Polygon]] | None = None
+    contours: dict[int, Outline] | None = None
 
     @property
     def confidence(self) -> float:
@@ -229,8 +230,8 @@ class Propagator:
     ) -> FrameResult:
         contours = None
         if self.settings.contours:
-            tolerance = self.settings.contour_tolerance
-            contours = {i: trace_contours(m, tolerance) for i, m in zip(self.object_ids, mattes, strict=True)}
+            tolerance, most = self.settings.contour_tolerance, self.settings.contour_max_points
+            contours = {i: trace_outline(m, tolerance, most) for i, m in zip(self.object_ids, mattes, strict=True)}
         return FrameResult(index, source, self.object_ids, mattes, labels, uncertainty, tuple(objects), contours)
 
     def _check_range(self, keyframes: Mapping[int, np.ndarray], first: int, last: int) -> None:

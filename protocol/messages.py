@@ -170,6 +170,9 @@ class Contours:
     points: Annotated[np.ndarray, POLYGON_POINTS]  # (x, y) in plate pixels, origin top-left
     starts: Annotated[list[Count], Length(0, DEFAULT_LIMITS.max_list_items)]
     holes: Annotated[list[bool], Length(0, DEFAULT_LIMITS.max_list_items)]  # per polygon: is it a hole
+    # The Douglas-Peucker tolerance the polygons were simplified at, in plate pixels: the one asked for, or larger
+    # where the outline would not fit the item limit; None from engines before 1.3.
+    tolerance: Annotated[float | None, Range(0.0, 1e6)] = None
 
     def __post_init__(self) -> None:
         count = len(self.points)

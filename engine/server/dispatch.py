@@ -264,6 +264,7 @@ class Dispatcher:
                 read=replace(settings.read, sigma=options.kernel_sigma),
                 contours=request.outputs.contours,
                 contour_tolerance=request.outputs.contour_tolerance,
+                contour_max_points=self.config.limits.max_list_items,
             )
         except ValueError as error:
             raise ProtocolError(ErrorCode.INVALID_FIELD, str(error), details={"field": "body.options"}) from None

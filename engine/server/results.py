@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.contours import Polygon
+from engine.contours import Outline
 from engine.propagator import FrameResult, ObjectState
 from protocol import messages as m
 
@@ -96,14 +96,16 @@ def _object_result(state: ObjectState) -> m.ObjectResult:
 
 def _contours(result: FrameResult, object_order: Sequence[int]) -> list[m.Contours]:
     traced = result.contours or {}
-    return [_object_contours(i, traced[i]) for i in object_order if traced.get(i)]
+    return [_object_contours(i, traced[i]) for i in object_order if i in traced and traced[i].polygons]
 
 
-def _object_contours(object_id: int, polygons: list[Polygon]) -> m.Contours:
+def _object_contours(object_id: int, outline: Outline) -> m.Contours:
+    polygons = outline.polygons
     sizes = [len(polygon.points) for polygon in polygons]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
     points = np.concatenate([polygon.points for polygon in polygons]).astype(np.float32)
-    return m.Contours(id=object_id, points=points, starts=starts, holes=[polygon.hole for polygon in polygons])
+    holes = [polygon.hole for polygon in polygons]
+    return m.Contours(id=object_id, points=points, starts=starts, holes=holes, tolerance=outline.tolerance)
 
 
 def _fraction(value: float) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from engine.confidence import DRIFT_FRAMES, U_FLOOR, distance_discount, is_lost, object_confidence
-from engine.contours import trace_contours
+from engine.contours import trace_contours, trace_outline
 
 
 def two_objects(height=40, width=40):
@@ -65,3 +65,42 @@ def test_contours_trace_outlines_and_holes_at_pixel_coordinates():
 
 def test_an_empty_matte_has_no_contours():
     assert trace_contours(np.zeros((8, 8), np.float32)) == []
+
+
+def _speckled(size: int = 256, seed: int = 0) -> np.ndarray:
+    """A matte of noise: thousands of specks and holes, as hair or grain can make one."""
+    return (np.random.default_rng(seed).random((size, size)) > 0.5).astype(np.float32)
+
+
+def _points(polygons) -> int:
+    return sum(len(polygon.points) for polygon in polygons)
+
+
+def test_an_outline_too_complex_for_the_limit_is_simplified_until_it_fits():
+    matte = _speckled()
+    exact = trace_contours(matte, tolerance=1.0)
+    outline = trace_outline(matte, tolerance=1.0, max_points=_points(exact) // 4)
+    assert _points(exact) > 10_000  # the protocol's limit is 100,000 points per object; this scales it down
+    assert _points(outline.polygons) <= _points(exact) // 4
+    assert outline.tolerance in {2.0, 4.0, 8.0}
+
+
+def test_an_outline_that_fits_keeps_the_tolerance_asked_for():
+    matte = np.zeros((32, 32), np.float32)
+    matte[8:24, 8:24] = 1.0
+    outline = trace_outline(matte, tolerance=0.0, max_points=1000)
+    exact = trace_contours(matte, tolerance=0.0)
+    assert outline.tolerance == 0.0 and len(outline.polygons) == len(exact) == 1
+    np.testing.assert_array_equal(outline.polygons[0].points, exact[0].points)
+
+
+def test_past_the_largest_useful_tolerance_the_largest_polygons_are_kept():
+    matte = _speckled(64)
+    matte[:, :24] = 0.0
+    matte[4:20, 2:22] = 1.0  # one big square with a hole, beside the specks
+    matte[10:14, 10:14] = 0.0
+    outline = trace_outline(matte, tolerance=1.0, max_points=8)
+    assert outline.tolerance == 8.0  # growing stops there: coarser outlines are no use
+    assert _points(outline.polygons) <= 8 and outline.polygons
+    assert not outline.polygons[0].hole
+    assert np.ptp(outline.polygons[0].points[:, 0]) >= 15  # the big square, not a speck

@@ -146,8 +146,9 @@ def test_repropagating_the_affected_range_reproduces_a_full_run(parity_model, sh
 
 def test_contours_come_at_plate_resolution_on_request(parity_model, shot):
     results = run(parity_model, shot, {0: mask()}, last=2, direction="forward", contours=True, max_size=24)
-    polygons = results[0].contours[1]
+    polygons = results[0].contours[1].polygons
     assert polygons and not polygons[0].hole
+    assert results[0].contours[1].tolerance == 1.0  # the default, which a simple outline never needs to grow
     points = np.concatenate([p.points for p in polygons])
     assert points[:, 0].max() < WIDTH and points[:, 1].max() < HEIGHT
     assert results[1].contours.keys() == {1, 2}

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engine.contours import Polygon
+from engine.contours import Outline, Polygon
 from engine.propagator import FrameResult, ObjectState
 from engine.server.keyframes import keyframe_labels
 from engine.server.labels import present_objects
@@ -57,7 +57,7 @@ def frame_result(contours=None) -> FrameResult:
 def test_results_list_objects_in_the_sessions_order_and_survive_the_wire():
     square = Polygon(np.array([[0, 0], [3, 0], [3, 2]], np.float32), False)
     hole = Polygon(np.array([[1, 1], [2, 1], [2, 1.5]], np.float32), True)
-    result = frame_result({2: [], 7: [square, hole]})
+    result = frame_result({2: Outline([], 1.0), 7: Outline([square, hole], 4.0)})
     outputs = m.Outputs(matte_dtype="uint8", uncertainty=True, contours=True)
     body = to_result(result, outputs, [7, 2], 3, m.Timing(queued_ms=1.0, compute_ms=2.0))
     decoded = decode(encode(make(body))).body
@@ -67,6 +67,7 @@ def test_results_list_objects_in_the_sessions_order_and_survive_the_wire():
     assert decoded.uncertainty.dtype == np.float16
     assert [c.id for c in decoded.contours] == [7]
     assert decoded.contours[0].starts == [0, 3] and decoded.contours[0].holes == [False, True]
+    assert decoded.contours[0].tolerance == 4.0  # the tolerance the outline was simplified at, grown or not
     assert (decoded.sequence, decoded.source, decoded.frame) == (3, "backward", 7)
 
 
