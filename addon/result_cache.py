@@ -19,10 +19,12 @@ Shot frames are indices from 0; matte files are named after the clip frame (inde
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import struct
+import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -66,9 +68,30 @@ def write_png16(path: Path, image: np.ndarray) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    """Replace `path` with `data` so that a reader, or a Blender that crashes, sees the old file or the whole new
+    one: a temporary file of its own in the same folder (two writers never share one), fsynced, then renamed."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable where the platform can (Windows cannot open a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def traced_polygons(result: Any) -> dict[int, list[Polygon]]:

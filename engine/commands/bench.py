@@ -217,7 +217,9 @@ def _write_report(
         print(f"bench {name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(format_report(report))
-    json_out.write_text(json.dumps(report, indent=2) + "\n")
+    from engine.io.atomic import write_text_atomic  # engine.io loads numpy and OpenCV, which --help must not
+
+    write_text_atomic(json_out, json.dumps(report, indent=2) + "\n")
     print(f"wrote {json_out}")
     return 0
 
