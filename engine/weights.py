@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import pickle
+import re
 import tomllib
 import zipfile
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ PUBLISHED_FILES = {
     "YouTube-VOS 2018 and long videos (update rate 0.05)": "NeurIPS20_level2_YouTubeVOS.pth",
 }
 _MAX_LISTED = 20
+# What torch's safe reader says when a file asks it to import a name or build an object it does not allow.
+_HOLDS_OBJECTS = re.compile(r"\bGLOBAL\b|unrecognized function|new object|Can only build", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,34 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(_refusal(path, str(exc))) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as exc:
+        # KeyError: torch's reader on a text file. The reason goes on one line, as every error line does.
+        reason = " ".join(str(exc).split())
         raise CheckpointError(
-            f"checkpoint {path} cannot be read (truncated, corrupted, or not a PyTorch file?): {exc}"
+            f"checkpoint {path} cannot be read (truncated, corrupted, or not a PyTorch file?): {reason}"
         ) from exc
+
+
+def _refusal(path: str | os.PathLike[str], reason: str) -> str:
+    """Why the safe reader turned `path` down, in our words only.
+
+    torch's own message advises loading the file again without the safe reader, which runs whatever code the
+    file carries, so none of it is passed on. `reason` (torch's text) only tells a file that holds Python
+    objects from one that is damaged.
+    """
+    if _HOLDS_OBJECTS.search(reason):
+        return (
+            f"checkpoint {path} is not a plain weights file: it holds Python objects that would run code when "
+            "loaded, so the engine refuses to load it; use a checkpoint that holds only tensors (one written by "
+            "`maskprop train` or `maskprop publish`, or re-save it on a trusted machine with "
+            "torch.save(model.state_dict(), PATH))"
+        )
+    return (
+        f"checkpoint {path} cannot be read (truncated, corrupted, or not a PyTorch file?): it is not a plain "
+        "weights file the engine can read safely"
+    )
 
 
 def read_state_dict(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:

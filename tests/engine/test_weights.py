@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import pickle
+import sys
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +20,7 @@ from engine.weights import (
     DEFAULT_NETWORK,
     ENV_VAR,
     load_weights,
+    read_checkpoint,
     read_metadata,
     read_state_dict,
     resolve_checkpoint,
@@ -105,6 +111,64 @@ def test_file_of_other_content_is_a_clear_error(tmp_path):
         read_state_dict(path)
 
 
+class Payload:
+    """What an attacker pickles into a checkpoint: unpickling it calls `function(*args)`."""
+
+    def __init__(self, function: Callable[..., object], *args: object) -> None:
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+class Plain:
+    """An ordinary object: unpickling it imports its class, which a weights file never needs."""
+
+
+def _touch_with_a_shell(marker: Path) -> Payload:
+    return Payload(os.system, f"\"{sys.executable}\" -c \"open(r'{marker}', 'w').close()\"")
+
+
+def _touch_with_exec(marker: Path) -> Payload:
+    return Payload(exec, f"open(r'{marker}', 'w').close()")
+
+
+def _an_object(marker: Path) -> Plain:
+    return Plain()
+
+
+def assert_refused_in_plain_words(message: str, path: Path) -> None:
+    """Our words only: what the file is, that it is refused and what to use instead, never torch's advice to
+    load it unsafely."""
+    assert str(path) in message and "\n" not in message
+    assert "not a plain weights file" in message and "would run code" in message and "refuses" in message
+    assert "torch.save(model.state_dict()" in message and "maskprop publish" in message
+    assert "weights_only" not in message and "likely succeed" not in message
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+@pytest.mark.parametrize("payload", [_touch_with_a_shell, _touch_with_exec, _an_object])
+def test_a_checkpoint_holding_python_objects_is_refused_without_running_them(tmp_path, payload, legacy):
+    pickle.loads(pickle.dumps(payload(tmp_path / "live")))
+    assert (tmp_path / "live").exists() or payload is _an_object  # the payload does run when unpickled unsafely
+    path, marker = tmp_path / "bad.pth", tmp_path / "ran"
+    torch.save({"model": payload(marker)}, path, _use_new_zipfile_serialization=not legacy)
+    with pytest.raises(CheckpointError) as refused:
+        read_state_dict(path)
+    assert_refused_in_plain_words(str(refused.value), path)
+    assert not marker.exists()
+
+
+def test_a_pickle_the_safe_reader_cannot_parse_is_unreadable_without_torchs_advice(tmp_path):
+    path = tmp_path / "noise.pth"
+    path.write_bytes(b"\x80\x02" + b"\xff" * 64)  # a protocol 2 pickle of an opcode that does not exist
+    with pytest.raises(CheckpointError) as refused:
+        read_state_dict(path)
+    message = str(refused.value)
+    assert "cannot be read" in message and "\n" not in message
+    assert "weights_only" not in message and "likely succeed" not in message
+
+
 def _write_modified(parity_model, path, change):
     state = dict(parity_model.state_dict())
     change(state)
@@ -178,3 +242,10 @@ def test_shipped_network_that_is_missing_says_how_to_reinstall_or_get_one(tmp_pa
 def test_named_checkpoint_that_does_not_exist_is_reported_with_its_source(tmp_path):
     with pytest.raises(CheckpointNotFound, match=ENV_VAR):
         resolve_checkpoint(None, {ENV_VAR: str(tmp_path / "nope.pth")}, tmp_path / "absent.toml")
+
+
+def test_a_text_file_given_as_a_checkpoint_is_one_clear_line(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("101 reasons this is not a checkpoint\nsecond line\n")
+    with pytest.raises(CheckpointError, match=r"notes\.pth cannot be read \(truncated, corrupted, or not a PyTorch"):
+        read_checkpoint(path)
