@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from engine.io import read_confidence, read_label_map, read_matte, write_label_map
 from engine.precision import cpu_bf16_units, cpu_flags
@@ -140,6 +142,45 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(shot, parity_checkpoint, ca
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and words in errors[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (os.mkfifo)")
+def test_a_named_pipe_as_the_mask_is_one_clear_line_not_a_hang(shot, engine_env):
+    """The mask is read before any network loads, so the refusal comes within seconds; a run that opens the
+    pipe would wait for a writer forever, and the timeout turns that into a failure."""
+    fifo = shot / "pipe.png"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-m", "engine", "propagate", "--frames", str(shot / "frames"), "--mask", str(fifo)]
+    command += ["--out", str(shot / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=engine_env)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: mask {fifo} is a named pipe (FIFO), not a file"], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+class ShellCommand:
+    """A pickled object that runs `command` in a shell the moment it is unpickled: an attacker's checkpoint."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_in_plain_words(shot, parity_checkpoint, case, engine_env):
+    marker, bad = shot / "payload-ran", shot / "bad.pth"
+    torch.save({"model": ShellCommand(f"\"{sys.executable}\" -c \"open(r'{marker}', 'w').close()\"")}, bad)
+    done = propagate(*golden_args(shot, parity_checkpoint, case), "--checkpoint", str(bad), env=engine_env)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(bad) in errors[0], done.stderr
+    assert "not a plain weights file" in errors[0] and "refuses" in errors[0], done.stderr
+    assert "torch.save(model.state_dict()" in errors[0], done.stderr
+    assert "weights_only" not in done.stderr and "likely succeed" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ as the files write them for a pattern ("1012" for plate.1012.exr) and zero-padde
 
 What is checked when:
 
-- At open: the folder, pattern or video exists and yields at least one frame, a pattern has no gaps, and
-  the first frame decodes (it fixes the shot's size). Opening does not decode every image, so a 10,000-frame
-  shot opens at once.
+- At open: the folder, pattern or video exists and yields at least one frame, a pattern has no gaps, every
+  entry that looks like a frame is a regular file (see `engine.io.patterns`), and the first frame decodes (it
+  fixes the shot's size). Opening does not decode every image, so a 10,000-frame shot opens at once.
 - At `frames[i]`: that frame decodes and has the shot's size; otherwise an `InputError` names the file.
 - `frames.check()`: decodes every frame once, for callers (a farm job's preflight) that want every bad file
   reported before any work starts.
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.io.errors import InputError
+from engine.io.files import require_regular_file
 from engine.io.images import IMAGE_SUFFIXES, read_image, to_display_rgb
 from engine.io.patterns import FileSequence, expand_pattern, list_folder, parse_pattern
 from engine.io.sequence import FrameSequence
@@ -89,6 +90,7 @@ def open_frames(
     if suffix in VIDEO_SUFFIXES:
         if layer:
             raise InputError(f"video {path} has no layers: an EXR layer ({layer!r}) applies to EXR plates", path)
+        require_regular_file(path, "video")  # FFmpeg would wait forever on a named pipe
         return VideoFrames(path)
     if suffix in IMAGE_SUFFIXES:
         raise InputError(

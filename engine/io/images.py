@@ -14,38 +14,24 @@ HxWx3 uint8 RGB array in display sRGB:
 OpenEXR files are decoded by `engine.io.exr` (MultiLayer renders included), everything else with OpenCV.
 Files are read into memory and decoded with `cv2.imdecode`, so a missing file and a corrupt one give different
 messages, and non-ASCII paths work on every platform. A decoder that fails (truncated file, bad CRC, not an
-image) is always an `InputError` naming the file, never a `None` passed on.
+image) is always an `InputError` naming the file, never a `None` passed on. Only regular files are read
+(`engine.io.files`): a named pipe or a device given as an image would otherwise hang the read.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from engine.io.errors import InputError, OutputError
 from engine.io.exr import decode_exr, is_exr
+from engine.io.files import read_file_bytes
 from engine.io.view import STANDARD, DisplayView
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".exr", ".tif", ".tiff"})
-
-
-def read_file_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
-    """The bytes of `path`, or an InputError saying why it cannot be read (`what` names it: "frame", "mask")."""
-    path = Path(path)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as error:
-        raise InputError(f"{what} {path} does not exist", path) from error
-    except IsADirectoryError as error:
-        raise InputError(f"{what} {path} is a folder, not a file", path) from error
-    except PermissionError as error:
-        raise InputError(f"{what} {path} is not readable (permission denied)", path) from error
-    except OSError as error:
-        raise InputError(f"{what} {path} cannot be read: {error.strerror or error}", path) from error
 
 
 def decode_image(data: bytes, path: str | os.PathLike[str], what: str = "image", layer: str = "") -> np.ndarray:

@@ -14,6 +14,10 @@ Two ways to name a sequence:
   file names (`plate.0012.exr` -> `0012`), so outputs can be numbered like the plates.
 
 A path that exists as given is never read as a pattern, so a real file or folder with a `#` in its name works.
+
+An entry that looks like a frame (an image in a folder, a name the pattern matches) but is not a regular file
+(a folder, a named pipe, a device, a broken link) is an error naming it. Skipping it would shift the index of
+every later frame, so keyframe masks and outputs would no longer line up with the plates.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.io.errors import InputError
+from engine.io.files import require_regular_file
 from engine.io.images import IMAGE_SUFFIXES
 
 _PRINTF = re.compile(r"%(0\d+)?d")
@@ -81,7 +86,9 @@ def parse_pattern(path: str | os.PathLike[str]) -> Pattern | None:
 def list_folder(folder: str | os.PathLike[str]) -> FileSequence:
     """Every image of `folder`, naturally sorted (see the module doc)."""
     folder = Path(folder)
-    images = [entry for entry in _scan(folder) if Path(entry).suffix.lower() in IMAGE_SUFFIXES]
+    entries = _scan(folder)
+    images = [name for name in entries if Path(name).suffix.lower() in IMAGE_SUFFIXES]
+    _require_regular(folder, [name for name in images if not entries[name]])
     if not images:
         raise InputError(f"frames folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})", folder)
     formats = sorted({_SAME_FORMAT.get(Path(name).suffix.lower(), Path(name).suffix.lower()) for name in images})
@@ -109,6 +116,7 @@ def expand_pattern(pattern: Pattern, first: int | None = None, last: int | None 
     first = min(found) if first is None else first
     last = max(found) if last is None else last
     numbers = range(first, last + 1)
+    _require_regular(pattern.folder, [found[n][0] for n in numbers if n in found and not found[n][1]])
     missing = [number for number in numbers if number not in found]
     if len(missing) == len(numbers):
         raise InputError(f"no files of {shown} in the frame range {first}-{last}", shown)
@@ -121,21 +129,28 @@ def expand_pattern(pattern: Pattern, first: int | None = None, last: int | None 
     )
 
 
-def _numbers_present(pattern: Pattern) -> set[int]:
+def _numbers_present(pattern: Pattern) -> dict[int, tuple[str, bool]]:
+    """Each frame number the pattern matches in its folder -> (entry name, whether it is a regular file)."""
     regex = re.compile(re.escape(pattern.prefix) + r"(\d+)" + re.escape(pattern.suffix) + r"\Z")
-    numbers = set()
-    for name in _scan(pattern.folder):
+    numbers = {}
+    for name, regular in _scan(pattern.folder).items():
         match = regex.match(name)
         if match and pattern.format(int(match.group(1))) == match.group(1):
-            numbers.add(int(match.group(1)))
+            numbers[int(match.group(1))] = (name, regular)
     return numbers
 
 
-def _scan(folder: Path) -> list[str]:
-    """Names of the visible regular files in `folder`."""
+def _require_regular(folder: Path, names: list[str]) -> None:
+    """Raise an InputError for the first of `names` (entries that look like frames) that is not a regular file."""
+    for name in sorted(names, key=lambda name: (natural_key(name), name)):
+        require_regular_file(folder / name, "frame")
+
+
+def _scan(folder: Path) -> dict[str, bool]:
+    """The visible entries of `folder` -> whether each is a regular file (or a link to one)."""
     try:
         with os.scandir(folder) as entries:
-            return [entry.name for entry in entries if not entry.name.startswith(".") and entry.is_file()]
+            return {entry.name: _is_regular(entry) for entry in entries if not entry.name.startswith(".")}
     except FileNotFoundError as error:
         raise InputError(f"frames folder {folder} does not exist", folder) from error
     except NotADirectoryError as error:
@@ -144,3 +159,11 @@ def _scan(folder: Path) -> list[str]:
         raise InputError(f"frames folder {folder} is not readable (permission denied)", folder) from error
     except OSError as error:
         raise InputError(f"frames folder {folder} cannot be listed: {error.strerror or error}", folder) from error
+
+
+def _is_regular(entry: os.DirEntry[str]) -> bool:
+    """Whether a folder entry is a regular file; an entry that cannot be examined counts as not one."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False

@@ -16,6 +16,7 @@ from engine.io.images import linear_to_srgb8
 from engine.io.patterns import natural_key
 from engine.io.video import VideoFrames
 from engine.io.view import srgb_oetf
+from tests.engine.special_files import call_on_fifos, make_fifo, needs_fifo
 
 
 def _rgb(value: int, size: tuple[int, int] = (8, 6)) -> np.ndarray:
@@ -45,7 +46,8 @@ def test_folder_is_sorted_naturally_and_skips_hidden_and_other_files(tmp_path):
         _write_rgb(tmp_path / f"frame{number}.png", _rgb(number))
     _write_rgb(tmp_path / ".frame3.png", _rgb(3))
     (tmp_path / "notes.txt").write_text("not a frame")
-    (tmp_path / "sub.png").mkdir()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".cache.png").mkdir()
 
     frames = open_frames(tmp_path)
 
@@ -391,3 +393,104 @@ def test_truncated_video_has_the_frames_that_decode(tmp_path):
     expected = _decode_all(path)
     assert len(frames) == len(expected)
     np.testing.assert_array_equal(frames[len(frames) - 1], expected[-1])
+
+
+# --- entries that look like frames but are not regular files ----------------------------------------------------
+
+
+def _shot_with(tmp_path: Path, names: list[str], odd: str, make) -> Path:
+    """Frames `names` as PNGs except `odd`, which `make(path)` creates instead; returns the odd entry's path."""
+    for number, name in enumerate(names):
+        if name != odd:
+            _write_rgb(tmp_path / name, _rgb(number))
+    path = tmp_path / odd
+    make(path)
+    return path
+
+
+def _folder_names(suffix: str = ".png") -> list[str]:
+    return [f"{number:05d}{suffix}" for number in range(4)]
+
+
+def _pattern_names() -> list[str]:
+    return [f"plate.{number:04d}.png" for number in range(1001, 1005)]
+
+
+@needs_fifo
+@pytest.mark.parametrize("odd", ["00002.png", "00003.png"])
+def test_a_named_pipe_among_the_frames_of_a_folder_is_an_error_at_open(tmp_path, odd):
+    fifo = _shot_with(tmp_path, _folder_names(), odd, make_fifo)
+    error = call_on_fifos(lambda: open_frames(tmp_path), fifo)
+    assert isinstance(error, InputError), f"the folder opened without {odd}: later frames shift by one"
+    assert str(error) == f"frame {fifo} is a named pipe (FIFO), not a file"
+    assert error.path == str(fifo)
+
+
+@needs_fifo
+@pytest.mark.parametrize("odd", ["plate.1003.png", "plate.1004.png"])
+@pytest.mark.parametrize("pattern", ["plate.####.png", "plate.%04d.png"])
+def test_a_named_pipe_among_the_frames_of_a_pattern_is_an_error_at_open(tmp_path, odd, pattern):
+    fifo = _shot_with(tmp_path, _pattern_names(), odd, make_fifo)
+    error = call_on_fifos(lambda: open_frames(tmp_path / pattern), fifo)
+    assert isinstance(error, InputError), f"the pattern opened without {odd}"
+    assert str(error) == f"frame {fifo} is a named pipe (FIFO), not a file"
+
+
+def test_a_folder_named_like_a_frame_in_a_frames_folder_is_an_error_at_open(tmp_path):
+    folder = _shot_with(tmp_path, _folder_names(".jpg"), "00002.jpg", Path.mkdir)
+    with pytest.raises(InputError) as error:
+        open_frames(tmp_path)
+    assert _one_line(error) == f"frame {folder} is a folder, not a file"
+
+
+@pytest.mark.parametrize("odd", ["plate.1003.png", "plate.1004.png"])
+def test_a_folder_named_like_a_frame_in_a_pattern_is_an_error_at_open(tmp_path, odd):
+    folder = _shot_with(tmp_path, _pattern_names(), odd, Path.mkdir)
+    with pytest.raises(InputError) as error:
+        open_frames(tmp_path / "plate.####.png")
+    assert _one_line(error) == f"frame {folder} is a folder, not a file"
+
+
+def test_a_folder_outside_the_chosen_range_or_not_matching_the_pattern_is_ignored(tmp_path):
+    _shot_with(tmp_path, _pattern_names(), "plate.1004.png", Path.mkdir)
+    (tmp_path / "plate.01002.png").mkdir()  # padded differently: not a frame of the pattern
+    frames = open_frames(tmp_path / "plate.####.png", first_number=1001, last_number=1003)
+    assert frames.names == ("1001", "1002", "1003")
+
+
+def test_a_broken_link_named_like_a_frame_is_an_error_at_open(tmp_path):
+    link = _shot_with(tmp_path, _folder_names(), "00001.png", lambda path: path.symlink_to(tmp_path / "gone.png"))
+    with pytest.raises(InputError, match=r"00001\.png is a link to .*gone\.png, which does not exist"):
+        open_frames(tmp_path)
+    assert link.is_symlink()
+
+
+def test_links_to_frames_are_frames(tmp_path):
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    for number in range(3):
+        (shot / f"{number:05d}.png").symlink_to(_write_rgb(plates / f"p{number}.png", _rgb(number)))
+    frames = open_frames(shot)
+    assert frames.names == ("00000", "00001", "00002")
+    np.testing.assert_array_equal(frames[2], _rgb(2))
+
+
+@needs_fifo
+def test_a_frame_swapped_for_a_named_pipe_after_opening(tmp_path):
+    paths = [_write_rgb(tmp_path / f"{number:05d}.png", _rgb(number)) for number in range(3)]
+    frames = open_frames(tmp_path)
+    paths[1].unlink()
+    fifo = make_fifo(paths[1])
+    error = call_on_fifos(lambda: frames[1], fifo)
+    assert isinstance(error, InputError)
+    assert str(error) == f"frame {fifo} is a named pipe (FIFO), not a file"
+
+
+@needs_fifo
+def test_a_named_pipe_given_as_a_video(tmp_path):
+    fifo = make_fifo(tmp_path / "shot.mp4")
+    error = call_on_fifos(lambda: open_frames(fifo), fifo)
+    assert isinstance(error, InputError)
+    assert str(error) == f"video {fifo} is a named pipe (FIFO), not a file"

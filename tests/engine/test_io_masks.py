@@ -3,7 +3,10 @@ every way a mask can be bad."""
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from hypothesis.extra import numpy as hnp
 from engine.io import InputError, read_label_map, read_mask, read_object_masks, write_label_map
 from engine.io.palette import davis_palette
 from engine.io.png import SIGNATURE, chunk, decode_indexed, encode_indexed
+from tests.engine.special_files import TIMEOUT_S, call_on_fifos, make_fifo, needs_fifo
 
 # --- building palette PNGs by hand, independently of the reader ----------------------------------------------
 
@@ -413,3 +417,43 @@ def test_jpeg_mask_is_refused(tmp_path):
     cv2.imwrite(str(tmp_path / "m.jpg"), np.full((8, 8), 255, np.uint8))
     with pytest.raises(InputError, match="not a PNG file"):
         read_mask(tmp_path / "m.jpg")
+
+
+@needs_fifo
+def test_a_named_pipe_as_a_mask_is_refused_without_blocking(tmp_path):
+    fifo = make_fifo(tmp_path / "mask.png")
+    error = call_on_fifos(lambda: read_mask(fifo, size=(6, 4)), fifo)
+    assert isinstance(error, InputError)
+    assert str(error) == f"mask {fifo} is a named pipe (FIFO), not a file"
+    assert error.path == str(fifo)
+
+
+@needs_fifo
+def test_a_named_pipe_as_one_object_mask_is_refused_without_blocking(tmp_path):
+    first = _write(tmp_path / "1.png", _palette_png(np.ones((4, 6), np.uint8)))
+    fifo = make_fifo(tmp_path / "2.png")
+    error = call_on_fifos(lambda: read_object_masks({1: first, 2: fifo}), fifo)
+    assert isinstance(error, InputError)
+    assert str(error) == f"mask {fifo} is a named pipe (FIFO), not a file"
+
+
+# Reading /dev/zero never ends, so the check runs in a child process whose memory and time are capped: a
+# reader that does read it fails the test instead of filling the machine's memory.
+_READ_ENDLESS_DEVICE = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from engine.io import InputError, read_mask
+try:
+    read_mask("/dev/zero")
+except InputError as error:
+    print(error)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_an_endless_device_as_a_mask_is_refused_without_reading_it():
+    repository = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-c", _READ_ENDLESS_DEVICE]
+    done = subprocess.run(command, cwd=repository, capture_output=True, text=True, timeout=3 * TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "mask /dev/zero is a device, not a file"
