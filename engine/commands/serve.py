@@ -65,6 +65,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"sessions open at once (default {defaults.max_sessions})",
     )
     parser.add_argument(
+        "--max-sessions-per-client",
+        type=propagation_options.positive,
+        default=defaults.max_sessions_per_client,
+        help=f"sessions one client (one CurveZMQ key, or one connection) may hold at once "
+        f"(default {defaults.max_sessions_per_client})",
+    )
+    parser.add_argument(
+        "--client-grace",
+        type=_seconds,
+        default=defaults.client_grace,
+        help=f"seconds without anything from a client, pings included, before its sessions close "
+        f"(default {defaults.client_grace:g})",
+    )
+    parser.add_argument(
         "--idle-timeout",
         type=_seconds,
         default=defaults.idle_timeout,
@@ -109,6 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
         bind=args.bind,
         allow_roots=allow_roots,
         max_sessions=args.max_sessions,
+        max_sessions_per_client=args.max_sessions_per_client,
+        client_grace=args.client_grace,
         idle_timeout=args.idle_timeout,
         max_buffer_bytes=args.max_buffer_mb * 2**20,
         frame_window=args.frame_window,

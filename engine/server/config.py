@@ -26,7 +26,9 @@ class ServerConfig:
     bind: str = DEFAULT_BIND
     allow_roots: tuple[str, ...] = ()  # folders `files` sources may read; none: no file access at all
     max_sessions: int = 8
+    max_sessions_per_client: int = 4  # so that one client (or a crashing one, reconnecting) cannot take every slot
     idle_timeout: float = 600.0  # seconds without a message naming a session before it is closed
+    client_grace: float = 30.0  # seconds without anything from a session's client (pings too) before it is closed
     max_buffer_bytes: int = 2 * 1024**3  # keyframes, streamed frames and results held on the host
     frame_window: int = 4  # streamed frames requested ahead of the propagator (at least 2: a step may read 2)
     precision: Precision = "fp32"
@@ -39,6 +41,10 @@ class ServerConfig:
             raise ValueError("--max-sessions must be from 1 to 100000")
         if not 0 < self.idle_timeout <= 1e9:
             raise ValueError("--idle-timeout must be above 0 and at most 1e9 seconds")
+        if not 0 < self.client_grace <= 1e9:
+            raise ValueError("--client-grace must be above 0 and at most 1e9 seconds")
+        if not 1 <= self.max_sessions_per_client <= 100_000:
+            raise ValueError("--max-sessions-per-client must be from 1 to 100000")
         if not 2 <= self.frame_window <= 256:
             raise ValueError("--frame-window must be from 2 to 256")
         if self.max_buffer_bytes < 1:

@@ -48,11 +48,14 @@ class Dispatcher:
         self.facts = facts
         self.send = send
         self.roots = AllowedRoots(config.allow_roots)
-        self.sessions = SessionTable(config.max_sessions, config.idle_timeout)
+        self.sessions = SessionTable(
+            config.max_sessions, config.idle_timeout, config.max_sessions_per_client, config.client_grace
+        )
         self.budget = MemoryBudget(config.max_buffer_bytes)
         self.streams = Streams(worker, self.budget, send)
         self.device = next(worker.model.parameters()).device
         self.started = time.monotonic()
+        self._owner = b""  # the sender of the message being handled (the socket thread handles one at a time)
         self._handlers: dict[str, Handler] = {
             "hello": self._hello,
             "ping": self._ping,
@@ -68,12 +71,22 @@ class Dispatcher:
 
     # --- entry points -----------------------------------------------------------------------------------
 
-    def handle(self, client: bytes, message: Message) -> None:
-        """Answer or apply one decoded message; never raises."""
-        header = message.header
-        session = self.sessions.find(header.session) if message.msg_type != "ping" else None
-        if session is not None:
-            session.last_activity = time.monotonic()
+    def handle(self, client: bytes, message: Message, owner: bytes = b"") -> None:
+        """Answer or apply one decoded message from connection `client`; never raises.
+
+        `owner` is who sent it: the client's CurveZMQ key where the server has one, else the connection. A session
+        belongs to its owner: a message from anyone else naming it is answered as if it did not exist, so a
+        session id read from a log or guessed lets nobody else add keyframes to it or close it.
+        """
+        header, now, owner = message.header, time.monotonic(), owner or client
+        self.sessions.heard(client, now)
+        session = self.sessions.find(header.session) if header.session else None
+        if session is not None and session.owner != owner:
+            self.answer_error(client, message, self.sessions.unknown(header.session))
+            return
+        if session is not None and message.msg_type != "ping":
+            session.last_activity, session.client = now, client
+        self._owner = owner
         handler = self._handlers.get(message.msg_type)
         if handler is None:
             self._refuse_engine_message(client, message)
@@ -163,10 +176,10 @@ class Dispatcher:
     def _open_session(self, client: bytes, message: Message) -> None:
         shot: m.OpenSession = message.body
         self._check_capabilities(shot)
-        self.sessions.check_room(time.monotonic())
+        self.sessions.check_room(time.monotonic(), self._owner)
         view = source_view(shot, self.config.ocio_config)
         frames = open_file_source(shot, self.roots, view) if shot.source.kind == "files" else None
-        session = self.sessions.add(shot, frames, view)
+        session = self.sessions.add(shot, frames, view, self._owner, client)
         event(
             log,
             logging.INFO,

@@ -7,6 +7,7 @@ record's `fields` attribute and the formatter renders them as `key=value` pairs 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -56,7 +57,16 @@ def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO)
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    return dict(getattr(record, "fields", {}))
+    fields = dict(getattr(record, "fields", {}))
+    if fields.get("session"):
+        fields["session"] = session_tag(str(fields["session"]))
+    return fields
+
+
+def session_tag(session_id: str) -> str:
+    """A short hash that tells sessions apart in the log. The id itself never goes there: only the client that
+    opened a session may use it, and a log is read by more people than that."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:10]
 
 
 def _text(value: Any) -> str:

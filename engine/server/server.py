@@ -112,7 +112,7 @@ class Server:
         except ProtocolError as error:
             self.dispatcher.answer_error(client, None, error)
             return
-        self.dispatcher.handle(client, message)
+        self.dispatcher.handle(client, message, _curve_key(parts[-1]))
 
     def _drain_wakes(self) -> None:
         while True:
@@ -160,3 +160,11 @@ class Server:
             self._authenticator.stop()
         self.context.term()
         event(log, logging.INFO, "stopped")
+
+
+def _curve_key(frame: zmq.Frame) -> bytes:
+    """The CurveZMQ public key (Z85) the authenticator accepted for the sender of `frame`; b"" without CURVE."""
+    try:
+        return frame.get("User-Id").encode()
+    except zmq.ZMQError:  # no ZAP handler: a loopback or ipc server without keys
+        return b""

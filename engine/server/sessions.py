@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,8 @@ class Session:
     frames: FrameSequence | None  # the files source; None when the client streams frames
     last_activity: float
     view: DisplayView = STANDARD  # how scene-linear frames become display pixels
+    owner: bytes = b""  # who opened it: the client's CurveZMQ key, else its connection; nobody else may use it
+    client: bytes = b""  # the connection it was last used from, whose silence closes it
     keyframes: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> label map at plate size
     job: Job | None = None
     frames_done: int = 0
@@ -100,12 +103,22 @@ class Session:
 
 
 class SessionTable:
-    """The open sessions, their cap and their expiry."""
+    """The open sessions, their caps (over all clients and per client) and their expiry.
 
-    def __init__(self, max_sessions: int, idle_timeout: float) -> None:
+    A session expires when no message has named it for `idle_timeout`, or when nothing at all, pings included,
+    has come from its client's connection for `client_grace`: a crashed client's sessions are freed in seconds,
+    not after the idle time-out, so crashing clients cannot hold every slot.
+    """
+
+    def __init__(
+        self, max_sessions: int, idle_timeout: float, max_per_client: int | None = None, client_grace: float = 30.0
+    ) -> None:
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
+        self.max_per_client = max_per_client or max_sessions
+        self.client_grace = client_grace
         self._sessions: dict[str, Session] = {}
+        self._heard: dict[bytes, float] = {}  # connection -> when anything last came from it
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -113,26 +126,46 @@ class SessionTable:
     def __iter__(self):
         return iter(list(self._sessions.values()))
 
-    def check_room(self, now: float) -> None:
-        """Raise `busy` at the cap, with the time until the next session expires (if none is used) as the hint."""
-        if len(self._sessions) < self.max_sessions:
-            return
-        soonest = min(s.last_activity + self.idle_timeout for s in self._sessions.values()) - now
-        raise busy(
-            f"{len(self._sessions)} sessions are open, the limit is {self.max_sessions}", min(max(soonest, 1.0), 60.0)
-        )
+    def heard(self, client: bytes, now: float) -> None:
+        """Something came from connection `client`: its sessions live on."""
+        self._heard[client] = now
 
-    def add(self, shot: m.OpenSession, frames: FrameSequence | None, view: DisplayView) -> Session:
-        session = Session(uuid.uuid4().hex, shot, frames, time.monotonic(), view)
+    def check_room(self, now: float, owner: bytes) -> None:
+        """Raise `busy` at either cap, with the time until a session that counts expires (if none is used) as the
+        hint."""
+        own = [s for s in self._sessions.values() if s.owner == owner]
+        if len(own) >= self.max_per_client:
+            raise busy(
+                f"this client has {len(own)} sessions open, the limit per client is {self.max_per_client}",
+                self._retry_after(own, now),
+            )
+        if len(self._sessions) >= self.max_sessions:
+            raise busy(
+                f"{len(self._sessions)} sessions are open, the limit is {self.max_sessions}",
+                self._retry_after(self._sessions.values(), now),
+            )
+
+    def add(
+        self, shot: m.OpenSession, frames: FrameSequence | None, view: DisplayView, owner: bytes, client: bytes
+    ) -> Session:
+        now = time.monotonic()
+        session = Session(uuid.uuid4().hex, shot, frames, now, view, owner, client)
         self._sessions[session.id] = session
+        self._heard[client] = now
         return session
 
     def get(self, session_id: str) -> Session:
         session = self._sessions.get(session_id)
         if session is None:
-            shown = session_id or "(none)"
-            raise ProtocolError(ErrorCode.UNKNOWN_SESSION, f"no open session {shown}: never opened, closed or expired")
+            raise self.unknown(session_id)
         return session
+
+    @staticmethod
+    def unknown(session_id: str) -> ProtocolError:
+        """The answer for a session that does not exist, or that belongs to someone else (the same words). The id
+        is not repeated: the answer goes to the log too, which must not hold session ids."""
+        what = "the session this names is not open" if session_id else "this request names no session"
+        return ProtocolError(ErrorCode.UNKNOWN_SESSION, f"{what}: never opened, closed, expired, or another client's")
 
     def find(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
@@ -141,7 +174,18 @@ class SessionTable:
         self._sessions.pop(session.id, None)
 
     def expired(self, now: float) -> list[Session]:
-        return [s for s in self._sessions.values() if now - s.last_activity > self.idle_timeout]
+        """The sessions to close now: idle too long, or their client silent too long. Forgets silent clients."""
+        due = [s for s in self._sessions.values() if self._expires_at(s) < now]
+        self._heard = {client: at for client, at in self._heard.items() if now - at <= self.client_grace}
+        return due
+
+    def _expires_at(self, session: Session) -> float:
+        heard = self._heard.get(session.client, session.last_activity)
+        return min(session.last_activity + self.idle_timeout, heard + self.client_grace)
+
+    def _retry_after(self, sessions: Iterable[Session], now: float) -> float:
+        soonest = min(self._expires_at(s) for s in sessions) - now
+        return min(max(soonest, 1.0), 60.0)
 
 
 def _mib(nbytes: int) -> str:

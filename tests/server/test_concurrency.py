@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.bench.server_bench import take_all
+from engine.server.logs import session_tag
 from protocol.client import EngineClient
 from protocol.stream import PropagateJob
 from tests.server.helpers import FRAMES, propagate_request, wait_for
@@ -44,5 +45,5 @@ def test_a_client_that_vanishes_mid_stream_stalls_nobody_and_its_session_is_recl
         assert job.summary.status == "done"
         assert wait_for(lambda: watcher.status().sessions == 0, timeout=10), engine.log()
     log = engine.log()
-    assert f"propagate ended session={abandoned}" in log
-    assert f"session expired session={abandoned}" in log
+    assert f"propagate ended session={session_tag(abandoned)}" in log
+    assert f"session expired session={session_tag(abandoned)}" in log

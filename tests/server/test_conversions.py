@@ -13,7 +13,7 @@ from engine.contours import Outline, Polygon
 from engine.propagator import FrameResult, ObjectState
 from engine.server.keyframes import keyframe_labels
 from engine.server.labels import present_objects
-from engine.server.logs import JsonFormatter, TextFormatter
+from engine.server.logs import JsonFormatter, TextFormatter, session_tag
 from engine.server.results import ResultStats, quantize, to_result
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
@@ -105,8 +105,10 @@ def log_record(**fields) -> logging.LogRecord:
     return record
 
 
-def test_log_lines_carry_the_session_as_a_field():
+def test_log_lines_carry_the_session_as_a_field_by_its_hash_only():
+    tag = session_tag("ab12")
+    assert len(tag) == 10 and tag != "ab12"
     text = TextFormatter().format(log_record(session="ab12", name="sh 010"))
-    assert text.endswith('INFO engine.server session opened session=ab12 name="sh 010"')
+    assert text.endswith(f'INFO engine.server session opened session={tag} name="sh 010"')
     entry = json.loads(JsonFormatter().format(log_record(session="ab12", frames=3)))
-    assert entry["session"] == "ab12" and entry["frames"] == 3 and entry["message"] == "session opened"
+    assert entry["session"] == tag and entry["frames"] == 3 and entry["message"] == "session opened"
