@@ -319,7 +319,7 @@ class ResultSink:
                 if object_id in written:
                     layer.hide_render = True
         self.summary = results_import.import_results(
-            self.scene, self.mask, self.folder, threshold, self.first_frame, names, vector_mask=target
+            self.scene, self.mask, self.folder, threshold, self.first_frame, drawn, vector_mask=target
         )
         settings.result_folder, settings.result_mask = str(self.folder), self.mask.name
         settings.result_first_frame = self.first_frame
