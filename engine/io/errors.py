@@ -32,3 +32,8 @@ class OutputError(InputError):
     A subclass of `InputError` because, to the user, it is the same kind of problem (an argument that names a
     place we cannot use) and it maps to the same exit code; callers that care can still tell them apart.
     """
+
+
+class OutsideAllowedFolders(InputError):
+    """A file opened for a caller that confines reading (a server's `--allow-root`) turned out to be elsewhere:
+    a link in its path led out, perhaps one swapped in after the path was checked."""

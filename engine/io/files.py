@@ -6,16 +6,22 @@ opened, opened without blocking, and checked again on the open descriptor (the n
 a pipe in between). Anything else is an `InputError` that says what the path is instead of a file.
 
 Symbolic links are followed: a link to a regular file is a regular file here. Where links may point is the
-server's business (`engine.server.roots`), not this module's.
+caller's business: a server allowed only some folders passes `inside`, and the file actually opened (the one the
+descriptor refers to, whatever links were swapped into its path after any earlier check) must satisfy it, or it
+is refused before a byte is read.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from engine.io.errors import InputError
+from engine.io.errors import InputError, OutsideAllowedFolders
+
+Inside = Callable[[str], bool]  # whether a fully resolved path is one the caller may read
 
 # O_NONBLOCK makes opening a pipe return at once instead of waiting for a writer. It is cleared again once the
 # descriptor is known to be a regular file, for the file systems that do not ignore it there.
@@ -48,8 +54,12 @@ def require_regular_file(path: str | os.PathLike[str], what: str = "file") -> No
     _check_mode(mode, path, what)
 
 
-def read_file_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
-    """The bytes of `path`, or an InputError saying why it cannot be read (`what` names it: "frame", "mask")."""
+def read_file_bytes(path: str | os.PathLike[str], what: str = "file", inside: Inside | None = None) -> bytes:
+    """The bytes of `path`, or an InputError saying why it cannot be read (`what` names it: "frame", "mask").
+
+    With `inside`, the file the descriptor refers to must be one `inside` accepts (`OutsideAllowedFolders`
+    otherwise).
+    """
     path = Path(path)
     require_regular_file(path, what)
     try:
@@ -59,11 +69,25 @@ def read_file_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
     with os.fdopen(fd, "rb") as stream:
         try:
             _check_mode(os.fstat(fd).st_mode, path, what)
+            if inside is not None and not inside(opened_path(fd, path)):
+                raise OutsideAllowedFolders(f"{what} {path} leads outside the folders this engine may read", path)
             if _O_NONBLOCK:
                 os.set_blocking(fd, True)
             return stream.read()
         except OSError as error:
             raise _open_error(error, path, what) from error
+
+
+def opened_path(fd: int, path: Path) -> str:
+    """The resolved path of the file open on `fd`: asked of the kernel where it says (Linux, macOS), so a link
+    swapped into `path` after it was checked cannot fool it; elsewhere `path` resolved now, the best there is."""
+    if sys.platform.startswith("linux"):
+        return os.readlink(f"/proc/self/fd/{fd}")
+    if sys.platform == "darwin":
+        import fcntl
+
+        return fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024)).rstrip(b"\0").decode()
+    return os.path.realpath(path)
 
 
 def _check_mode(mode: int, path: Path, what: str) -> None:

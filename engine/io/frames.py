@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.io.errors import InputError
-from engine.io.files import require_regular_file
+from engine.io.errors import InputError, OutsideAllowedFolders
+from engine.io.files import Inside, require_regular_file
 from engine.io.images import IMAGE_SUFFIXES, read_image, to_display_rgb
 from engine.io.patterns import FileSequence, expand_pattern, list_folder, parse_pattern
 from engine.io.sequence import FrameSequence
@@ -40,11 +40,17 @@ class ImageSequence(FrameSequence):
     """Frames stored one image file each; see `engine.io.patterns` for how the files are found."""
 
     def __init__(
-        self, path: str | os.PathLike[str], files: FileSequence, view: DisplayView = STANDARD, layer: str = ""
+        self,
+        path: str | os.PathLike[str],
+        files: FileSequence,
+        view: DisplayView = STANDARD,
+        layer: str = "",
+        inside: Inside | None = None,
     ) -> None:
         self.path = Path(path)
         self.view = view
         self.layer = layer
+        self.inside = inside  # checked on every file as it is opened (`engine.io.files`)
         self.files = files.files
         self.names = files.names
         self.numbers = files.numbers
@@ -57,7 +63,7 @@ class ImageSequence(FrameSequence):
 
     def _decode(self, index: int) -> np.ndarray:
         path = self.files[index]
-        return to_display_rgb(read_image(path, "frame", self.layer), path, self.view)
+        return to_display_rgb(read_image(path, "frame", self.layer, self.inside), path, self.view)
 
 
 def open_frames(
@@ -66,23 +72,25 @@ def open_frames(
     last_number: int | None = None,
     view: DisplayView = STANDARD,
     layer: str = "",
+    inside: Inside | None = None,
 ) -> FrameSequence:
     """Open a shot's frames: a folder of images, a pattern (`plate.%04d.exr`, `plate.####.exr`) or a video.
 
     `first_number` and `last_number` choose a pattern's frame range (default: all the numbers present, which
     must be contiguous); they mean nothing for a folder or a video and are refused there. `view` turns float
     images into display pixels (`engine.io.view`); a video's frames are display-referred bytes already. `layer`
-    names the layer of multi-layer EXR files to read (default: the image, else the Combined pass).
+    names the layer of multi-layer EXR files to read (default: the image, else the Combined pass). `inside`
+    confines reading (`engine.io.files.read_file_bytes`): each image as it is opened, a video once, at open.
     """
     view.check()
     path = Path(path)
     pattern = None if path.exists() else parse_pattern(path)
     if pattern is not None:
-        return ImageSequence(path, expand_pattern(pattern, first_number, last_number), view, layer)
+        return ImageSequence(path, expand_pattern(pattern, first_number, last_number), view, layer, inside)
     if first_number is not None or last_number is not None:
         raise InputError(f"a frame range applies to a numbered pattern such as plate.####.png, not to {path}", path)
     if path.is_dir():
-        return ImageSequence(path, list_folder(path), view, layer)
+        return ImageSequence(path, list_folder(path), view, layer, inside)
     suffix = path.suffix.lower()
     if not path.exists():
         what = "video" if suffix in VIDEO_SUFFIXES else "frames folder"
@@ -91,6 +99,8 @@ def open_frames(
         if layer:
             raise InputError(f"video {path} has no layers: an EXR layer ({layer!r}) applies to EXR plates", path)
         require_regular_file(path, "video")  # FFmpeg would wait forever on a named pipe
+        if inside is not None and not inside(os.path.realpath(path)):  # FFmpeg opens it by name, once, next
+            raise OutsideAllowedFolders(f"video {path} leads outside the folders this engine may read", path)
         return VideoFrames(path)
     if suffix in IMAGE_SUFFIXES:
         raise InputError(

@@ -28,7 +28,7 @@ import numpy as np
 
 from engine.io.errors import InputError, OutputError
 from engine.io.exr import decode_exr, is_exr
-from engine.io.files import read_file_bytes
+from engine.io.files import Inside, read_file_bytes
 from engine.io.view import STANDARD, DisplayView
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".exr", ".tif", ".tiff"})
@@ -58,9 +58,11 @@ def decode_image(data: bytes, path: str | os.PathLike[str], what: str = "image",
     return image
 
 
-def read_image(path: str | os.PathLike[str], what: str = "image", layer: str = "") -> np.ndarray:
-    """Read and decode one image file as stored (see `decode_image`)."""
-    return decode_image(read_file_bytes(path, what), path, what, layer)
+def read_image(
+    path: str | os.PathLike[str], what: str = "image", layer: str = "", inside: Inside | None = None
+) -> np.ndarray:
+    """Read and decode one image file as stored (see `decode_image`); `inside` as for `read_file_bytes`."""
+    return decode_image(read_file_bytes(path, what, inside), path, what, layer)
 
 
 def to_display_rgb(

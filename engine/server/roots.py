@@ -39,6 +39,10 @@ class AllowedRoots:
             raise _forbidden(f"{text!r} is outside the folders this engine may read")
         return Path(resolved)
 
+    def contains(self, resolved: str) -> bool:
+        """Whether a fully resolved path lies inside a root: the check made again as each file is opened."""
+        return any(_inside(resolved, root) for root in self.roots)
+
     def confine_all(self, paths: Sequence[str | os.PathLike[str]]) -> None:
         """Check every file of a source (see the module doc); the first one outside decides."""
         for path in paths:

@@ -23,6 +23,7 @@ import torch
 
 from engine.errors import OutOfMemory
 from engine.io import FrameSequence, InputError
+from engine.io.errors import OutsideAllowedFolders
 from engine.model.afburr import AFBURR
 from engine.propagator import FrameResult
 from engine.server.errors import error_body
@@ -150,6 +151,8 @@ class Worker:
         except (OutOfMemory, torch.OutOfMemoryError) as error:
             _release_device_memory()
             return [], _failed(job, ErrorCode.OUT_OF_MEMORY, str(error))
+        except OutsideAllowedFolders as error:  # a link swapped into the plate's folder since the session opened
+            return [], _failed(job, ErrorCode.FORBIDDEN, str(error))
         except InputError as error:  # a plate file that vanished or broke since the session opened
             missing = error.path is not None and not os.path.exists(error.path)
             return [], _failed(job, ErrorCode.NOT_FOUND if missing else ErrorCode.INVALID_FIELD, str(error))

@@ -9,6 +9,7 @@ import pytest
 
 from engine.batch.job import read_job
 from engine.io import InputError, read_confidence, read_label_map, read_matte
+from engine.io.errors import OutsideAllowedFolders
 from engine.io.images import read_file_bytes
 from tests.engine.special_files import call_on_fifos, make_fifo, needs_fifo
 
@@ -100,3 +101,15 @@ def test_every_reader_refuses_a_named_pipe(tmp_path, reader, name, what):
     fifo = make_fifo(tmp_path / name)
     message = _message(call_on_fifos(lambda: reader(fifo), fifo))
     assert message == f"{what} {fifo} is a named pipe (FIFO), not a file"
+
+
+def test_a_file_that_leads_outside_the_allowed_folders_is_refused_on_its_descriptor(tmp_path):
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    allowed.mkdir(), outside.mkdir()
+    (outside / "secret.png").write_bytes(b"secret")
+    (allowed / "own.png").write_bytes(b"own")
+    os.symlink(outside / "secret.png", allowed / "link.png")
+    inside = lambda path: path.startswith(str(allowed.resolve()) + os.sep)  # noqa: E731
+    assert read_file_bytes(allowed / "own.png", "frame", inside) == b"own"
+    with pytest.raises(OutsideAllowedFolders, match=r"frame .*link\.png leads outside the folders"):
+        read_file_bytes(allowed / "link.png", "frame", inside)

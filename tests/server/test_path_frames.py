@@ -83,3 +83,28 @@ def test_without_allowed_roots_every_path_is_forbidden(client, roots, shot):
         client.open_session(shot.open_request(files(roots[0] / "sh010")))
     assert refused.value.code == ErrorCode.FORBIDDEN
     assert "--allow-root" in refused.value.message
+
+
+@pytest.mark.parametrize("swapped", ["a frame", "the folder"])
+def test_a_link_swapped_in_after_the_session_opened_is_refused_when_the_file_is_opened(
+    start_engine, tmp_path, shot, swapped
+):
+    """Paths are confined when the session opens, and every file again, on its descriptor, as it is opened."""
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    shutil.copytree(shot.folder / "frames", allowed / "sh020")
+    shutil.copytree(shot.folder / "frames", outside / "secret")
+    engine = start_engine("--allow-root", str(allowed))
+    with EngineClient(engine.endpoint, timeout=20.0) as client:
+        session = shot.open(client, files(allowed / "sh020"))
+        if swapped == "a frame":
+            (allowed / "sh020" / "00003.png").unlink()
+            os.symlink(outside / "secret" / "00003.png", allowed / "sh020" / "00003.png")
+        else:
+            shutil.rmtree(allowed / "sh020")
+            os.symlink(outside / "secret", allowed / "sh020")
+        job = client.propagate(session, propagate_request(0, 5))
+        delivered = [result.frame for result in job.results()]
+        assert job.summary.status == "failed" and job.summary.error.code == "forbidden"
+        assert "leads outside the folders this engine may read" in job.summary.error.message
+        assert 3 not in delivered if swapped == "a frame" else delivered in ([], [0])
+        client.close_session(session)
