@@ -6,9 +6,11 @@ to requests by `parent`, answers the engine's frame requests, acknowledges resul
 heartbeat. A Blender timer calls `poll()` every 0.1 s; the blocking calls (`hello()`, `open_session()`,
 iterating `PropagateJob.results()`) are the same machinery waiting on the socket between polls.
 
-Liveness: while a propagate job is outstanding, a silent engine is pinged every `heartbeat_interval` seconds and
-declared gone (`ErrorCode.PEER_GONE`) after `heartbeat_liveness` intervals with nothing heard. Plain
-requests also have their own `timeout`.
+Liveness: while a propagate job or a request is outstanding, a silent engine is pinged every
+`heartbeat_interval` seconds and declared gone (`ErrorCode.PEER_GONE`) after `heartbeat_liveness` intervals with
+nothing heard; a request to an engine never heard on this connection has only its own `timeout` (nothing may be
+listening yet). An engine that restarted at the same endpoint answers pings with another `engine_id` than the
+one first heard, and everything outstanding fails at once: its sessions are gone.
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ class EngineClient:
         self._pending: dict[str, Pending] = {}
         self._jobs: dict[str, PropagateJob] = {}
         self._alive_at = time.monotonic()  # when the engine was last heard (or a job began)
+        self._heard = False  # whether the engine has answered on this connection at all
         self._last_ping = 0.0
+        self._engine_id = ""  # the engine_id first heard (hello_reply or pong); "" until then
 
     # --- lifetime ---------------------------------------------------------------------------------------
 
@@ -242,7 +246,7 @@ class EngineClient:
                 frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return arrived
-            self._alive_at = time.monotonic()
+            self._alive_at, self._heard = time.monotonic(), True
             message = self._decode(frames)
             if message is not None:
                 arrived.append(message)
@@ -262,6 +266,8 @@ class EngineClient:
 
     def _dispatch(self, message: Message) -> None:
         parent = message.header.parent
+        if message.msg_type in ("pong", "hello_reply"):
+            self._check_engine_id(message.body.engine_id, answering=parent)
         if parent in self._pending:
             self._complete(self._pending.pop(parent), message)
         elif parent in self._jobs:
@@ -282,6 +288,21 @@ class EngineClient:
         else:
             pending.reply = message
 
+    def _check_engine_id(self, engine_id: str, answering: str) -> None:
+        """Remember the first engine_id; another one means the engine restarted, and what it held is gone: all
+        outstanding work fails, except the request this message answers (a hello to the new engine)."""
+        if not engine_id or engine_id == self._engine_id:
+            return
+        if self._engine_id:
+            restarted = ProtocolError(
+                ErrorCode.PEER_GONE,
+                f"the engine at {self.endpoint} restarted: its sessions and propagates are gone; start again",
+            )
+            for msg_id in [*self._pending, *self._jobs]:
+                if msg_id != answering:
+                    self._fail(msg_id, restarted)
+        self._engine_id = engine_id
+
     def _fail(self, msg_id: str, error: ProtocolError) -> None:
         if msg_id in self._pending:
             self._pending.pop(msg_id).error = error
@@ -300,7 +321,7 @@ class EngineClient:
                 self._fail(msg_id, _timeout(pending.request.msg_type, self.timeout))
         for job in list(self._jobs.values()):
             job.check_deadline(now)
-        if not self._jobs:
+        if not self._jobs and not (self._pending and self._heard):
             return
         silence = now - self._alive_at
         if silence >= self.heartbeat_interval * self.heartbeat_liveness:

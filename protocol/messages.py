@@ -226,6 +226,7 @@ class HelloReply:
     device: Text
     capabilities: Capabilities
     heartbeat_interval: Annotated[float, Range(0.05, 3600.0)] = 1.0
+    engine_id: OptionalId = ""  # this engine process, new at every start; "" from engines before 1.3
 
 
 @message("ping", "client", reply="pong")
@@ -237,7 +238,7 @@ class Ping:
 @message("pong", "engine")
 @dataclass(frozen=True)
 class Pong:
-    pass
+    engine_id: OptionalId = ""  # as in hello_reply: a different one means the engine restarted
 
 
 @message("status", "client", reply="status_reply")

@@ -9,6 +9,7 @@ replies, and a bug in a handler becomes an `internal` error for that request, no
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -56,6 +57,7 @@ class Dispatcher:
         self.device = next(worker.model.parameters()).device
         self.started = time.monotonic()
         self._owner = b""  # the sender of the message being handled (the socket thread handles one at a time)
+        self.engine_id = secrets.token_hex(8)  # this process: clients tell a restarted engine by it
         self._handlers: dict[str, Handler] = {
             "hello": self._hello,
             "ping": self._ping,
@@ -125,7 +127,7 @@ class Dispatcher:
         self._reply(client, message, self._hello_reply())
 
     def _ping(self, client: bytes, message: Message) -> None:
-        self._reply(client, message, m.Pong())
+        self._reply(client, message, m.Pong(engine_id=self.engine_id))
 
     def _status(self, client: bytes, message: Message) -> None:
         named = message.header.session
@@ -169,6 +171,7 @@ class Dispatcher:
                 contours=True,
             ),
             heartbeat_interval=self.config.heartbeat_interval,
+            engine_id=self.engine_id,
         )
 
     # --- sessions ---------------------------------------------------------------------------------------

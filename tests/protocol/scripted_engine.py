@@ -52,6 +52,8 @@ class ScriptedEngine:
         retry_after: float = 0.3,
         curve_secret_key: bytes | None = None,
         curve_public_key: bytes | None = None,
+        engine_id: str = "",
+        port: int = 0,
     ) -> None:
         self.tag = tag
         self.silent = silent
@@ -60,6 +62,7 @@ class ScriptedEngine:
         self.hello_delay = hello_delay
         self.busy_answers = busy_answers  # open_session answers `busy` this many times first
         self.retry_after = retry_after
+        self.engine_id = engine_id  # what hello_reply and pong say; a restarted engine says another
         self.received: list[Message] = []
         self.max_unacked = 0
         self._stream: Stream | None = None
@@ -71,7 +74,11 @@ class ScriptedEngine:
             self._socket.curve_server = True
             self._socket.curve_secretkey = curve_secret_key
             self._socket.curve_publickey = curve_public_key
-        port = self._socket.bind_to_random_port("tcp://127.0.0.1")
+        if port:  # the port of an engine that was there before: a restart at the same endpoint
+            self._socket.bind(f"tcp://127.0.0.1:{port}")
+        else:
+            port = self._socket.bind_to_random_port("tcp://127.0.0.1")
+        self.port = port
         self.endpoint = f"tcp://127.0.0.1:{port}"
         self._thread = threading.Thread(target=self._run, name="scripted-engine", daemon=True)
 
@@ -113,9 +120,9 @@ class ScriptedEngine:
         match message.msg_type:
             case "hello":
                 time.sleep(self.hello_delay)
-                self._send(client, reply(message, hello_reply()))
+                self._send(client, reply(message, hello_reply(engine_id=self.engine_id)))
             case "ping":
-                self._send(client, reply(message, m.Pong()))
+                self._send(client, reply(message, m.Pong(engine_id=self.engine_id)))
             case "open_session" if self.busy_answers > 0:
                 self.busy_answers -= 1
                 error = m.Error("busy", "all session slots are taken", details={"retry_after": self.retry_after})
@@ -170,7 +177,7 @@ class ScriptedEngine:
             self._send(stream.client, reply(stream.request, m.FrameRequest(indices=wanted)))
 
 
-def hello_reply(protocol_version: str = PROTOCOL_VERSION) -> m.HelloReply:
+def hello_reply(protocol_version: str = PROTOCOL_VERSION, engine_id: str = "") -> m.HelloReply:
     return m.HelloReply(
         engine_version="0.0-test",
         protocol_version=protocol_version,
@@ -189,6 +196,7 @@ def hello_reply(protocol_version: str = PROTOCOL_VERSION) -> m.HelloReply:
             frame_sources=["stream"],
             contours=False,
         ),
+        engine_id=engine_id,
     )
 
 

@@ -225,3 +225,31 @@ def test_a_frame_that_cannot_be_sent_fails_its_job_and_leaves_the_client_usable(
         list(job.results())
     assert "float64" in caught.value.message
     assert client.ping() >= 0  # the unsendable frame did not stay stuck in the send queue
+
+
+def test_a_request_to_an_engine_that_died_after_answering_ends_by_heartbeat_not_timeout():
+    with ScriptedEngine() as peer, EngineClient(peer.endpoint, **{**FAST, "timeout": 30.0}) as client:
+        client.hello()
+        peer.silent = True  # alive as a socket, dead as an engine: a hung or killed process behind the port
+        start = time.monotonic()
+        with pytest.raises(ProtocolError) as caught:
+            client.status()
+    assert caught.value.code is ErrorCode.PEER_GONE
+    assert time.monotonic() - start < 3.0  # liveness x interval = 0.3 s, not the request's 30 s
+
+
+def test_an_engine_restarted_at_the_same_endpoint_fails_the_waiting_job_at_once():
+    """The new engine answers pings, so silence never shows the restart; its new engine_id does."""
+    slow_to_give_up = {"timeout": 5.0, "heartbeat_interval": 0.2, "heartbeat_liveness": 25}
+    with ScriptedEngine(engine_id="first", vanish_after=1) as first:
+        client = EngineClient(first.endpoint, **slow_to_give_up)
+        client.hello()
+        job = start_streaming(client, frame_count=6)
+        client.wait_until(lambda: job.taken + len(job.take()) >= 1, timeout=10)
+        port = first.port
+    with ScriptedEngine(engine_id="second", port=port), client:
+        start = time.monotonic()
+        client.wait_until(lambda: job.error is not None, timeout=10)  # bounded: a regression fails, never hangs
+        assert job.error.code is ErrorCode.PEER_GONE and "restarted" in job.error.message
+        assert time.monotonic() - start < 2.5  # at the first pong, long before 25 silent intervals (5 s)
+        assert client.hello().engine_id == "second"  # the connection itself goes on, to the new engine
