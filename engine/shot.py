@@ -2,7 +2,9 @@
 
 `prepare_shot` opens the frames, reads the keyframe masks and creates the output folder before any model
 is loaded, so a bad path fails in a second with one clear line instead of after the weights are read.
-`propagate_shot` then runs the propagator and writes each frame as soon as it is ready.
+`propagate_shot` then runs the propagator and writes each frame as soon as it is ready. The folder's
+`manifest.json` (`engine.manifest`) is marked started before the first frame and complete after the last file,
+so a folder says whether it holds one whole run.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 import engine
+from engine import manifest
 from engine.choices import MATTE_FORMATS
 from engine.io import FrameSequence, InputError, open_frames, read_mask
 from engine.io.view import STANDARD, DisplayView
@@ -42,6 +46,10 @@ class ShotSpec:
     exr_layer: str = ""  # the layer of multi-layer EXR plates; "": the image, else the Combined pass
 
 
+# What to do with a folder that holds another run's results; "keep" only looks (a check that writes nothing).
+Existing = Literal["refuse", "replace", "resume", "keep"]
+
+
 @dataclass
 class PreparedShot:
     spec: ShotSpec
@@ -51,6 +59,8 @@ class PreparedShot:
     output: ShotOutput
     first: int
     last: int
+    identity: dict[str, Any]  # what makes a run of this shot the same run (`engine.manifest.identity`)
+    verdict: manifest.Verdict  # what the output folder held: finished, resumable, or to start afresh
 
 
 @dataclass
@@ -73,8 +83,16 @@ class ShotSummary:
 REVIEW_BELOW = 0.5  # frame confidence under which a frame is listed for review
 
 
-def prepare_shot(spec: ShotSpec, skip_existing: bool = False) -> PreparedShot:
-    """Open and check everything the shot needs; raises `InputError` naming the first problem."""
+def prepare_shot(
+    spec: ShotSpec, request: Mapping[str, Any] | None = None, existing: Existing = "replace"
+) -> PreparedShot:
+    """Open and check everything the shot needs; raises `InputError` naming the first problem.
+
+    `request` is what else the run depends on (options, checkpoint), for its identity. An output folder that
+    holds another run's results is, by `existing`: "refuse"d (an `InputError` that says so), "replace"d whole,
+    or "resume"d: a finished run of the same identity is left as it is, a stopped one keeps its frames, and
+    anything else is replaced.
+    """
     frames = open_frames(spec.frames, view=spec.view, layer=spec.exr_layer)
     if not spec.masks:
         raise InputError("no keyframe mask was given")
@@ -90,8 +108,40 @@ def prepare_shot(spec: ShotSpec, skip_existing: bool = False) -> PreparedShot:
         raise InputError(f"frame range {first}..{last} is not inside the shot's frames 0..{len(frames) - 1}")
     if spec.matte_format not in MATTE_FORMATS:
         raise InputError(f"matte format {spec.matte_format!r} is not one of {', '.join(MATTE_FORMATS)}")
-    output = ShotOutput(spec.out, frames.names, object_ids, MATTE_FORMATS[spec.matte_format], skip_existing)
-    return PreparedShot(spec, frames, keyframes, object_ids, output, first, last)
+    identity = _identity(spec, frames, request or {})
+    verdict = _claim_folder(Path(spec.out), identity, existing)
+    depth = MATTE_FORMATS[spec.matte_format]
+    output = ShotOutput(spec.out, frames.names, object_ids, depth, skip_existing=verdict.state == "resume")
+    return PreparedShot(spec, frames, keyframes, object_ids, output, first, last, identity, verdict)
+
+
+def _identity(spec: ShotSpec, frames: FrameSequence, request: Mapping[str, Any]) -> dict[str, Any]:
+    choices = {
+        "first": spec.first,
+        "last": spec.last,
+        "direction": spec.direction,
+        "matte_format": spec.matte_format,
+        "view": dataclasses.asdict(spec.view),
+        "exr_layer": spec.exr_layer,
+        **{key: value for key, value in request.items() if key != "checkpoint"},
+    }
+    files = getattr(frames, "files", [frames.path])
+    return manifest.identity(files, spec.masks, request.get("checkpoint"), choices)
+
+
+def _claim_folder(folder: Path, identity: Mapping[str, Any], existing: Existing) -> manifest.Verdict:
+    """What the folder holds for this run, after clearing what must not stay (see `prepare_shot`)."""
+    verdict = manifest.verdict(folder, identity) if folder.is_dir() else manifest.Verdict("fresh", "a new folder")
+    taken = folder.is_dir() and manifest.holds_outputs(folder)
+    if taken and existing == "refuse":
+        raise InputError(
+            f"{folder} holds the results of a run ({verdict.reason}); give --overwrite to replace them, or "
+            "choose another output folder",
+            folder,
+        )
+    if taken and (existing == "replace" or (existing == "resume" and verdict.state == "fresh")):
+        manifest.clear(folder)
+    return verdict
 
 
 def propagate_shot(
@@ -109,6 +159,7 @@ def propagate_shot(
     each written frame, for progress lines; `show_progress` False keeps stderr quiet (training's validation).
     """
     propagator = Propagator(model, shot.frames, shot.object_ids, settings)
+    manifest.begin(shot.output.folder, shot.identity)  # before any frame: the folder is not complete from now
     total = len(frames_reached(shot))
     progress = Progress(total, shot.spec.name or "propagate", enabled=show_progress)
     summary, start = ShotSummary(), time.monotonic()
@@ -134,6 +185,7 @@ def propagate_shot(
     if not summary.stopped:
         shot.output.write_run(run_record(model, settings))
         shot.output.write_confidence()
+        manifest.finish(shot.output.folder, shot.identity, shot.output.written())
     summary.seconds = time.monotonic() - start
     return summary
 

@@ -5,15 +5,16 @@
     OUT/confidence.csv, .json            frame, object, confidence, lost, area
     OUT/run.json                         how the last finished run computed: engine, network, device, precision
 
-Every file is written atomically, so a killed job leaves each frame either complete or absent, and a rerun
-that skips frames whose files all exist (`skip_existing`) resumes where it stopped with the same bytes.
+Every file is written atomically, so a killed job leaves each frame either complete or absent, and a rerun of
+the same run (`engine.manifest` says when it is one) that skips frames whose files all exist (`skip_existing`)
+resumes where it stopped with the same bytes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,10 @@ class ShotOutput:
         return self._matte_folder(object_id) / f"{self.names[index]}{MATTE_SUFFIXES[self.matte_depth]}"
 
     def is_finished(self, index: int) -> bool:
-        paths = [self.label_path(index), *(self.matte_path(index, i) for i in self.object_ids)]
-        return all(path.is_file() for path in paths)
+        return all(path.is_file() for path in self._frame_paths(index))
+
+    def _frame_paths(self, index: int) -> list[Path]:
+        return [self.label_path(index), *(self.matte_path(index, i) for i in self.object_ids)]
 
     def write(self, result: FrameResult) -> None:
         """Write one frame's files (unless already there and skipping) and remember its confidence rows."""
@@ -74,11 +77,6 @@ class ShotOutput:
             ConfidenceRow(result.index, name, obj.id, obj.confidence, obj.lost, obj.area) for obj in result.objects
         ]
 
-    def is_complete(self, indices: Iterable[int]) -> bool:
-        """Whether a run already wrote every one of `indices` and then the confidence table, i.e. finished."""
-        confidence = self.folder / f"confidence.{CONFIDENCE_SUFFIXES[-1]}"
-        return confidence.is_file() and all(self.is_finished(index) for index in indices)
-
     def remove_temporary_files(self) -> list[Path]:
         """Delete the temporary files a killed run left behind; returns them.
 
@@ -89,6 +87,13 @@ class ShotOutput:
         for path in leftovers:
             path.unlink(missing_ok=True)
         return leftovers
+
+    def written(self) -> list[Path]:
+        """Every file of the frames recorded so far, the confidence table and the run record: what a finished
+        run's manifest lists."""
+        frames = [path for index in self.rows for path in self._frame_paths(index)]
+        tables = [self.folder / f"confidence.{suffix}" for suffix in CONFIDENCE_SUFFIXES]
+        return [*frames, *tables, self.folder / "run.json"]
 
     def write_confidence(self) -> list[Path]:
         rows = [row for index in sorted(self.rows) for row in self.rows[index]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -124,6 +127,7 @@ def test_sigterm_finishes_the_current_frame_then_exits_143(job, reference, one_t
     assert len(labels(shot_out(job))) < FRAMES
     assert not any(Path(name).name.startswith(".") for name in finished)
     expected = files(shot_out(reference))
+    assert json.loads(finished.pop("manifest.json"))["complete"] is False  # the folder says it is not finished
     for name, data in finished.items():  # every frame on disk is complete and final
         assert data == expected[name], name
     frames_on_disk = {Path(name).name for name in finished if name.startswith("labels/")}
@@ -131,6 +135,64 @@ def test_sigterm_finishes_the_current_frame_then_exits_143(job, reference, one_t
 
     assert batch(str(job), env=one_thread_env).returncode == 0
     assert files(shot_out(job)) == expected
+
+
+def _zero_a_label_map(out: Path) -> str:
+    (out / "labels" / "00002.png").write_bytes(b"")
+    return "00002.png has 0 bytes"
+
+
+def _truncate_a_matte(out: Path) -> str:
+    matte = next((out / "mattes").rglob("00004.png"))
+    matte.write_bytes(matte.read_bytes()[:100])
+    return "00004.png has 100 bytes"
+
+
+def _delete_the_table(out: Path) -> str:
+    (out / "confidence.csv").unlink()
+    return "confidence.csv is missing"
+
+
+def _change_a_byte(out: Path) -> str:
+    label = out / "labels" / "00001.png"
+    data = bytearray(label.read_bytes())
+    data[-20] ^= 1
+    label.write_bytes(bytes(data))
+    return "00001.png is not the file the finished run wrote"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", [_zero_a_label_map, _truncate_a_matte, _delete_the_table, _change_a_byte])
+def test_a_finished_shot_whose_outputs_were_damaged_is_propagated_again(job, reference, one_thread_env, damage):
+    shutil.copytree(shot_out(reference), shot_out(job))
+    reason = damage(shot_out(job))
+
+    done = batch(str(job), env=one_thread_env)
+
+    assert done.returncode == 0, done.stderr
+    assert reason in done.stdout and "already finished" not in done.stdout
+    assert files(shot_out(job)) == files(shot_out(reference))
+
+
+@pytest.mark.slow
+def test_a_shot_whose_mask_changed_is_propagated_afresh_not_mixed(job, reference, plate, one_thread_env, tmp_path):
+    shutil.copytree(shot_out(reference), shot_out(job))
+    moved = tmp_path / "mask.png"  # the same shot with another keyframe mask: the old results must all go
+    mask = cv2.imread(str(plate / "mask.png"), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(moved), np.roll(mask, 3, axis=1))
+    job.write_text(job.read_text().replace((plate / "mask.png").as_posix(), moved.as_posix()))
+
+    done = batch(str(job), env=one_thread_env)
+
+    assert done.returncode == 0, done.stderr
+    assert "its masks changed since the results" in done.stdout
+    recorded = json.loads((shot_out(job) / "manifest.json").read_text())
+    assert (
+        recorded["complete"]
+        and recorded["identity"]["masks"]
+        != json.loads((shot_out(reference) / "manifest.json").read_text())["identity"]["masks"]
+    )
+    assert files(shot_out(job))["labels/00004.png"] != files(shot_out(reference))["labels/00004.png"]
 
 
 @pytest.fixture

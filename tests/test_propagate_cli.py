@@ -220,3 +220,25 @@ def test_fp16_on_the_cpu_is_one_clear_error(shot, parity_checkpoint, case, engin
     done = propagate(*golden_args(shot, parity_checkpoint, case), "--precision", "fp16", env=engine_env)
     assert done.returncode == 2
     assert "fp16 runs on CUDA only" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_finished_folder_is_refused_or_replaces_it_whole(shot, parity_checkpoint, case, engine_env):
+    """A re-run that fails part-way must never leave a folder of two runs that looks finished."""
+    args = golden_args(shot, parity_checkpoint, case)
+    assert propagate(*args, env=engine_env).returncode == 0
+    out = shot / "out"
+    first_run = {path.name for path in (out / "labels").iterdir()}
+
+    refused = propagate(*args, "--update-rate", "0.5", env=engine_env)
+    assert refused.returncode == 2 and "holds the results of a run" in refused.stderr
+    assert "--overwrite" in refused.stderr
+    assert {path.name for path in (out / "labels").iterdir()} == first_run  # refused before touching anything
+
+    truncated_frame(shot)  # frame 4 breaks: the second run fails there
+    failed = propagate(*args, "--update-rate", "0.5", "--overwrite", env=engine_env)
+    assert failed.returncode == 2 and "00004.png" in failed.stderr
+    left = {path.name for path in (out / "labels").iterdir()}
+    assert left and "00004.png" not in left and "00005.png" not in left  # the first run's later frames are gone
+    assert not (out / "confidence.csv").exists()
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False  # and the folder says unfinished

@@ -4,9 +4,11 @@ What a farm sees (docs/farm.md):
 
 - Every shot's frames, keyframe masks and output folder are checked before the model loads, so a bad shot
   fails the job in seconds instead of after the shots before it have run.
-- A shot whose frames and confidence table are all on disk is skipped without the model; a partly written one
-  is propagated again from its keyframes (the feature memory needs every frame) but its finished frames are
-  not rewritten. Outputs are written atomically, so after a kill each frame is complete or absent.
+- A shot whose folder's manifest says a run of this very job finished, and whose outputs all verify, is skipped
+  without the model. One that a run of this job left part-way is propagated again from its keyframes (the
+  feature memory needs every frame) but its finished frames are not rewritten. Any other folder (other masks,
+  options or frames, a damaged output, results without a manifest) is cleared and propagated afresh, and the
+  status line says why. Outputs are written atomically, so after a kill each frame is complete or absent.
 - `openjd_progress: <percent>` and `openjd_status: <text>` lines go to stdout, flushed, as Open Job
   Description defines them; Deadline, OpenCue and Flamenco logs show them as they are.
 - SIGTERM (a farm's cancel) or SIGINT stops the job after the current network step, with every finished frame
@@ -29,10 +31,12 @@ from engine.device import select_device
 from engine.exit_codes import OK
 from engine.io import InputError
 from engine.loader import load_network
+from engine.manifest import Verdict
 from engine.model.afburr import AFBURR
 from engine.precision import Precision
-from engine.shot import PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
+from engine.shot import Existing, PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
 from engine.stop_request import StopRequest
+from engine.weights import resolve_checkpoint
 
 log = logging.getLogger("engine.batch")
 
@@ -41,16 +45,20 @@ log = logging.getLogger("engine.batch")
 class ShotPlan:
     shot: JobShot
     frames: int  # how many frames the shot writes
-    finished: bool  # every one of them, and the confidence table, is already on disk
+    verdict: Verdict  # what its folder holds: this job's finished run, a stopped one, or nothing of it
+
+    @property
+    def finished(self) -> bool:
+        return self.verdict.state == "finished"
 
 
-def check_shots(shots: Sequence[JobShot]) -> list[ShotPlan]:
-    """Open every shot's frames, masks and output folder (raising the first problem) and see what is done."""
+def check_shots(job: Job, shots: Sequence[JobShot]) -> list[ShotPlan]:
+    """Open every shot's frames, masks and output folder (raising the first problem) and see what is done;
+    nothing is cleared or written but the output folders."""
     plans = []
     for shot in shots:
-        with _opened(shot) as prepared:
-            indices = frames_reached(prepared)
-            plans.append(ShotPlan(shot, len(indices), prepared.output.is_complete(indices)))
+        with _opened(job, shot, "keep") as prepared:
+            plans.append(ShotPlan(shot, len(frames_reached(prepared)), prepared.verdict))
     return plans
 
 
@@ -59,7 +67,7 @@ def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest, show_progress
 
     `show_progress` False leaves out each shot's progress bar or lines on stderr; the job's progress lines on
     stdout stay, since the farm manager reads them."""
-    plans = check_shots(shots)
+    plans = check_shots(job, shots)
     report = Report(sum(plan.frames for plan in plans), sys.stdout)
     todo = [plan for plan in plans if not plan.finished]
     for plan in plans:
@@ -74,7 +82,9 @@ def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest, show_progress
             precisions = _precisions(job, todo)
             report.status("loading the model")
             model = load_network(job.checkpoint, job.device, job.deterministic)
-        if _propagate(model, plan.shot, precisions[plan.shot.spec.name], stop, report, show_progress).stopped:
+        if plan.verdict.reason != "nothing written yet":
+            report.status(f"shot {plan.shot.spec.name}: {plan.verdict.reason}")
+        if _propagate(model, job, plan.shot, precisions[plan.shot.spec.name], stop, report, show_progress).stopped:
             break
     else:
         report.status("done")
@@ -97,10 +107,16 @@ def _precisions(job: Job, plans: Sequence[ShotPlan]) -> dict[str, Precision]:
 
 
 def _propagate(
-    model: AFBURR, shot: JobShot, precision: Precision, stop: StopRequest, report: Report, show_progress: bool
+    model: AFBURR,
+    job: Job,
+    shot: JobShot,
+    precision: Precision,
+    stop: StopRequest,
+    report: Report,
+    show_progress: bool,
 ) -> ShotSummary:
     name = shot.spec.name
-    with _opened(shot) as prepared:
+    with _opened(job, shot, "resume") as prepared:
         prepared.output.remove_temporary_files()  # from a run killed while writing
         summary = propagate_shot(
             model,
@@ -115,10 +131,11 @@ def _propagate(
 
 
 @contextlib.contextmanager
-def _opened(shot: JobShot) -> Iterator[PreparedShot]:
-    """The shot prepared for resuming, closed afterwards; its input errors name the shot."""
+def _opened(job: Job, shot: JobShot, existing: Existing) -> Iterator[PreparedShot]:
+    """The shot prepared (see `prepare_shot` for `existing`), closed afterwards; its input errors name the shot."""
+    request = {**shot.options, "checkpoint": str(resolve_checkpoint(job.checkpoint))}
     try:
-        prepared = prepare_shot(shot.spec, skip_existing=True)
+        prepared = prepare_shot(shot.spec, request, existing)
         try:
             yield prepared
         finally:

@@ -45,6 +45,6 @@ def _batch(args: argparse.Namespace) -> int:
     shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
     if not args.check:
         return run_job(job, shots, stop, show_progress=shows_progress(args))
-    for plan in check_shots(shots):
+    for plan in check_shots(job, shots):
         print(f"{plan.shot.spec.name}: {plan.frames} frames, {'finished' if plan.finished else 'to propagate'}")
     return OK

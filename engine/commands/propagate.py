@@ -36,6 +36,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "else the Combined pass)",
     )
     parser.add_argument("--out", required=True, help="output folder (labels/, mattes/, confidence.csv/.json)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of another run in --out whole (default: refuse, so no two runs ever mix)",
+    )
     parser.add_argument("--checkpoint", help=propagation_options.CHECKPOINT_HELP)
     parser.add_argument(
         "--first", type=propagation_options.non_negative, help="first frame index to fill (default: the first frame)"
@@ -55,6 +60,7 @@ def _propagate(args: argparse.Namespace) -> int:
     from engine.device import select_device
     from engine.loader import load_network
     from engine.shot import ShotSpec, prepare_shot, propagate_shot
+    from engine.weights import resolve_checkpoint
 
     mask_frames = args.mask_frame or [0] * len(args.mask)
     if len(mask_frames) != len(args.mask):
@@ -70,7 +76,9 @@ def _propagate(args: argparse.Namespace) -> int:
         view=view_options.display_view(vars(args), args.ocio_config),
         exr_layer=args.exr_layer,
     )
-    shot = prepare_shot(spec)
+    options = {key: vars(args)[key] for key in propagation_options.DEFAULTS}
+    request = {**options, "checkpoint": str(resolve_checkpoint(args.checkpoint))}
+    shot = prepare_shot(spec, request, "replace" if args.overwrite else "refuse")
     precision = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
     model = load_network(args.checkpoint, args.device, args.deterministic)
     settings = propagation_options.settings_from(vars(args), precision.precision)
