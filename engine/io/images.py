@@ -83,11 +83,6 @@ def to_display_rgb(
     return np.ascontiguousarray(_bytes_to_uint8(rgb, path))
 
 
-def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
-    """Scene-linear floats to 8-bit display sRGB under Standard: NaN to 0, clip to [0, 1], sRGB OETF, round."""
-    return STANDARD.encode(linear)
-
-
 def encode_image(suffix: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
     """Encode with the OpenCV codec for `suffix` (".png", ".exr", ...); a failure here is a bug, not bad input."""
     try:

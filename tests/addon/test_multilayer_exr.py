@@ -16,7 +16,7 @@ import OpenEXR
 import pytest
 
 from engine.io import open_frames
-from engine.io.images import linear_to_srgb8
+from engine.io.view import STANDARD
 from protocol.environment import engine_environment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,5 +68,5 @@ def test_a_multilayer_render_from_blender_is_read_as_its_combined_pass(tmp_path)
     frame = open_frames(target.parent)[0]
 
     assert frame.shape == (12, 16, 3)
-    np.testing.assert_array_equal(frame, linear_to_srgb8(rgb))
+    np.testing.assert_array_equal(frame, STANDARD.encode(rgb))
     assert abs(int(frame[..., 1].mean()) - 188) <= 2  # the world's 0.5 green, display-referred under Standard

@@ -13,7 +13,8 @@ import pytest
 
 from engine.io.atomic import write_bytes_atomic
 from engine.io.frames import open_frames
-from engine.io.images import encode_image, linear_to_srgb8
+from engine.io.images import encode_image
+from engine.io.view import STANDARD
 
 pytestmark = pytest.mark.blender
 
@@ -42,7 +43,7 @@ def _write_plates(folder: Path) -> None:
     ramp = np.linspace(0.0, 1.5, WIDTH * HEIGHT * 3, dtype=np.float32).reshape(HEIGHT, WIDTH, 3)
     for number in (1, 2):
         bgr = ramp[:, :, ::-1] * number / 2
-        for kind, image in (("exr", bgr), ("png", linear_to_srgb8(bgr))):
+        for kind, image in (("exr", bgr), ("png", STANDARD.encode(bgr))):
             (folder / kind).mkdir(exist_ok=True)
             write_bytes_atomic(folder / kind / f"plate_{number:04d}.{kind}", encode_image(f".{kind}", image))
 
@@ -67,7 +68,7 @@ def test_float_images_stream_as_scene_linear_half_floats(streamed):
 def test_the_engine_makes_a_streamed_exr_frame_what_it_reads_from_the_file(streamed):
     """Up to float16's rounding: a level now and then, where a value sits on an 8-bit boundary."""
     from_file = open_frames(str(streamed / "exr" / "plate_####.exr"))[1].astype(int)
-    difference = np.abs(linear_to_srgb8(np.load(streamed / "exr.npy")).astype(int) - from_file)
+    difference = np.abs(STANDARD.encode(np.load(streamed / "exr.npy")).astype(int) - from_file)
     assert difference.max() <= 1 and (difference == 0).mean() > 0.99
 
 

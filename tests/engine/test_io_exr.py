@@ -13,8 +13,8 @@ import pytest
 from engine.io import InputError, open_frames, primaries
 from engine.io.exr import decode_exr
 from engine.io.exr_colour import INTEROP_SPACES, colour_space
-from engine.io.images import linear_to_srgb8
 from engine.io.primaries import Chromaticities
+from engine.io.view import STANDARD
 
 HEIGHT, WIDTH = 4, 6
 
@@ -56,7 +56,7 @@ def test_a_multilayer_render_reads_as_its_combined_pass_in_display_srgb(tmp_path
 
     frame = _only_frame(tmp_path)
 
-    expected = linear_to_srgb8(np.array([0.18, 0.5, 1.0], np.float32))
+    expected = STANDARD.encode(np.array([0.18, 0.5, 1.0], np.float32))
     assert frame.shape == (HEIGHT, WIDTH, 3)
     assert (frame == expected).all()
 
@@ -64,7 +64,7 @@ def test_a_multilayer_render_reads_as_its_combined_pass_in_display_srgb(tmp_path
 def test_a_plain_rgb_exr_reads_as_before(tmp_path):
     _write(tmp_path / "plate.exr", {"R": _plane(1.0), "G": _plane(0.0), "B": _plane(0.18, np.float16)})
 
-    assert (_only_frame(tmp_path) == linear_to_srgb8(np.array([1.0, 0.0, 0.18], np.float32))).all()
+    assert (_only_frame(tmp_path) == STANDARD.encode(np.array([1.0, 0.0, 0.18], np.float32))).all()
 
 
 def test_a_file_without_an_image_names_the_layers_it_has(tmp_path):
@@ -94,7 +94,7 @@ def test_a_named_layer_is_read_instead_of_the_combined_pass(tmp_path, layer):
 
     frame = open_frames(tmp_path, layer=layer)[0]
 
-    assert (frame == linear_to_srgb8(np.array([0.5, 0.25, 0.0], np.float32))).all()
+    assert (frame == STANDARD.encode(np.array([0.5, 0.25, 0.0], np.float32))).all()
     assert not (frame == _only_frame(tmp_path)).all()  # the Combined pass, read without a layer
 
 
@@ -395,4 +395,4 @@ def test_a_multilayer_render_converts_its_combined_pass(tmp_path, tag):
     plain = _decode(_write_samples(tmp_path / "plain.exr", colorInteropID="lin_ap1_scene"))
 
     assert (_decode(tmp_path / "shot" / "render.0001.exr") == plain).all()
-    assert (_only_frame(tmp_path / "shot") == linear_to_srgb8(_rgb(plain))[None]).all()
+    assert (_only_frame(tmp_path / "shot") == STANDARD.encode(_rgb(plain))[None]).all()

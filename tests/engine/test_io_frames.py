@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from engine.io import InputError, open_frames
-from engine.io.images import linear_to_srgb8
 from engine.io.patterns import natural_key
 from engine.io.video import VideoFrames
-from engine.io.view import srgb_oetf
+from engine.io.view import STANDARD, srgb_oetf
 from tests.engine.special_files import call_on_fifos, make_fifo, needs_fifo
 
 
@@ -141,7 +140,7 @@ def test_exr_scene_linear_becomes_display_srgb(tmp_path):
 
 def test_half_float_exr_and_nan_are_handled(tmp_path):
     values = np.array([[np.nan, np.inf, 0.18]], np.float32)
-    np.testing.assert_array_equal(linear_to_srgb8(values), [[0, 255, 118]])
+    np.testing.assert_array_equal(STANDARD.encode(values), [[0, 255, 118]])
     assert cv2.imwrite(str(tmp_path / "a.exr"), np.full((3, 4), 0.18, np.float32), [cv2.IMWRITE_EXR_TYPE, 1])
     np.testing.assert_array_equal(open_frames(tmp_path)[0], np.full((3, 4, 3), 118, np.uint8))
 

@@ -15,7 +15,6 @@ import OpenEXR
 import pytest
 
 from engine.io import InputError, open_frames
-from engine.io.images import linear_to_srgb8
 from engine.io.view import STANDARD, DisplayView, srgb_oetf
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "fixtures" / "ocio" / "config.ocio")
@@ -86,7 +85,7 @@ def test_an_exr_plate_is_read_through_the_view_and_a_byte_plate_as_stored(tmp_pa
     channels = {name: np.ascontiguousarray(linear[:, :, i]) for i, name in enumerate("RGB")}
     with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION}, channels) as file:
         file.write(str(exr / "plate.0001.exr"))
-    stored = linear_to_srgb8(linear)
+    stored = STANDARD.encode(linear)
     cv2.imwrite(str(png / "plate.0001.png"), stored[:, :, ::-1])
     dim = DisplayView(view="Dim", config=CONFIG)
 

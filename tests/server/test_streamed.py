@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.io.images import linear_to_srgb8
-from engine.io.view import DisplayView
+from engine.io.view import STANDARD, DisplayView
 from engine.model import AFBURR
 from engine.parity_weights import load_parity_weights
 from engine.propagator import Propagator, Settings
@@ -96,7 +95,7 @@ def test_frames_of_every_dtype_become_display_srgb_bytes():
     np.testing.assert_array_equal(pixels((rgb / 255).astype(np.float32)), rgb)
     linear = np.random.default_rng(2).random((4, 5, 3), dtype=np.float32)
     np.testing.assert_array_equal(
-        pixels(linear.astype(np.float16), "linear"), linear_to_srgb8(linear.astype(np.float16))
+        pixels(linear.astype(np.float16), "linear"), STANDARD.encode(linear.astype(np.float16))
     )
     assert pixels(rgb).flags.writeable and pixels(rgb).flags.owndata
 
