@@ -33,14 +33,10 @@ class Outline(NamedTuple):
     tolerance: float
 
 
-def trace_contours(matte: np.ndarray, tolerance: float = 1.0) -> list[Polygon]:
-    """The polygons of `matte >= 0.5`, each outer outline followed by its holes; polygons under 3 points dropped."""
-    return _simplify_all(_trace(matte), tolerance)
-
-
 def trace_outline(matte: np.ndarray, tolerance: float = 1.0, max_points: int | None = None) -> Outline:
-    """`trace_contours` at `tolerance`, or at the smallest doubling of it whose polygons hold at most `max_points`
-    points in all; past `MAX_GROWN_TOLERANCE`, the outline keeps its largest polygons that fit."""
+    """The polygons of `matte >= 0.5`, each outer outline followed by its holes (polygons under 3 points dropped),
+    simplified at `tolerance`, or at the smallest doubling of it whose polygons hold at most `max_points` points in
+    all; past `MAX_GROWN_TOLERANCE`, the outline keeps its largest polygons that fit."""
     traced = _trace(matte)
     polygons = _simplify_all(traced, tolerance)
     if max_points is None:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from engine.confidence import DRIFT_FRAMES, U_FLOOR, distance_discount, is_lost, object_confidence
-from engine.contours import trace_contours, trace_outline
+from engine.contours import trace_outline
 
 
 def two_objects(height=40, width=40):
@@ -55,7 +55,7 @@ def test_contours_trace_outlines_and_holes_at_pixel_coordinates():
     matte[10:40, 10:50] = 1.0
     matte[20:30, 20:30] = 0.0  # a hole
     matte[2:5, 55:58] = 0.8  # a second small part
-    polygons = trace_contours(matte, tolerance=0.5)
+    polygons = trace_outline(matte, tolerance=0.5).polygons
     assert sorted(p.hole for p in polygons) == [False, False, True]
     outer = max((p for p in polygons if not p.hole), key=lambda p: len(p.points))
     xs, ys = outer.points[:, 0], outer.points[:, 1]
@@ -64,7 +64,7 @@ def test_contours_trace_outlines_and_holes_at_pixel_coordinates():
 
 
 def test_an_empty_matte_has_no_contours():
-    assert trace_contours(np.zeros((8, 8), np.float32)) == []
+    assert trace_outline(np.zeros((8, 8), np.float32)).polygons == []
 
 
 def _speckled(size: int = 256, seed: int = 0) -> np.ndarray:
@@ -78,7 +78,7 @@ def _points(polygons) -> int:
 
 def test_an_outline_too_complex_for_the_limit_is_simplified_until_it_fits():
     matte = _speckled()
-    exact = trace_contours(matte, tolerance=1.0)
+    exact = trace_outline(matte, tolerance=1.0).polygons
     outline = trace_outline(matte, tolerance=1.0, max_points=_points(exact) // 4)
     assert _points(exact) > 10_000  # the protocol's limit is 100,000 points per object; this scales it down
     assert _points(outline.polygons) <= _points(exact) // 4
@@ -89,7 +89,7 @@ def test_an_outline_that_fits_keeps_the_tolerance_asked_for():
     matte = np.zeros((32, 32), np.float32)
     matte[8:24, 8:24] = 1.0
     outline = trace_outline(matte, tolerance=0.0, max_points=1000)
-    exact = trace_contours(matte, tolerance=0.0)
+    exact = trace_outline(matte, tolerance=0.0).polygons
     assert outline.tolerance == 0.0 and len(outline.polygons) == len(exact) == 1
     np.testing.assert_array_equal(outline.polygons[0].points, exact[0].points)
 
