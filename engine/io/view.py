@@ -45,10 +45,14 @@ class DisplayView:
     config: str = ""  # path of an OpenColorIO config; "" allows the plain sRGB Standard view only
 
     @property
+    def has_look(self) -> bool:
+        return (self.look or NO_LOOK) != NO_LOOK  # Blender says "None"; "" means the same
+
+    @property
     def is_plain_srgb(self) -> bool:
         """Standard on sRGB with nothing on top: the sRGB transfer function, no config needed."""
-        plain = (self.view, self.look or NO_LOOK, self.display, self.exposure, self.gamma)
-        return plain == ("Standard", NO_LOOK, "sRGB", 0.0, 1.0)
+        plain = (self.view, self.has_look, self.display, self.exposure, self.gamma)
+        return plain == ("Standard", False, "sRGB", 0.0, 1.0)
 
     def check(self) -> None:
         """Raise an InputError now if this setting cannot be applied (no config, unknown view), not mid-shot."""
@@ -65,7 +69,7 @@ class DisplayView:
         return np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
 
     def describe(self) -> str:
-        look = "" if (self.look or NO_LOOK) == NO_LOOK else f", look {self.look}"
+        look = f", look {self.look}" if self.has_look else ""
         extra = "".join(
             (
                 f", exposure {self.exposure:g}" if self.exposure else "",
@@ -106,7 +110,7 @@ def _processor(setting: DisplayView) -> Any:
             f"it has: {', '.join(views)}"
         )
     looks = [look.getName() for look in config.getLooks()]
-    if (setting.look or NO_LOOK) != NO_LOOK and setting.look not in looks:
+    if setting.has_look and setting.look not in looks:
         raise InputError(f"look {setting.look!r} is not in {setting.config}; it has: None, {', '.join(looks)}")
     pipeline = ocio.LegacyViewingPipeline()
     pipeline.setDisplayViewTransform(
@@ -114,7 +118,7 @@ def _processor(setting: DisplayView) -> Any:
             src=_linear_rec709(config, setting.config), display=setting.display, view=setting.view
         )
     )
-    if (setting.look or NO_LOOK) != NO_LOOK:
+    if setting.has_look:
         pipeline.setLooksOverrideEnabled(True)
         pipeline.setLooksOverride(setting.look)
     if setting.exposure:
