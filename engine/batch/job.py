@@ -27,9 +27,9 @@ from typing import Any
 
 from engine.commands.propagation_options import DEFAULTS, MATTE_FORMATS, READERS
 from engine.commands.view_options import DEFAULTS as VIEW_DEFAULTS
+from engine.commands.view_options import display_view
 from engine.io import InputError
 from engine.io.images import read_file_bytes
-from engine.io.view import DisplayView
 from engine.plan import DIRECTIONS
 from engine.precision import REQUESTS
 from engine.shot import ShotSpec
@@ -206,7 +206,7 @@ def _shot(table: Table, base: Path, shared: Mapping[str, Any], ocio_config: str)
         direction=options["direction"],
         matte_format=options["matte_format"],
         name=name,
-        view=DisplayView(config=ocio_config, **{key: options[key] for key in VIEW_DEFAULTS}),
+        view=display_view(options, ocio_config),
         exr_layer=table.get("exr_layer", TEXT) or "",
     )
     return JobShot(spec, options)

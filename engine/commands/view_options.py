@@ -51,13 +51,12 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def display_view(options: Mapping[str, Any], config: str) -> DisplayView:
-    """The checked `DisplayView` of parsed flags or a job file's table (missing names take the defaults)."""
+    """The `DisplayView` of parsed flags or a job file's table (missing names take the defaults); opening the
+    frames checks it (`engine.io.open_frames`), before any frame is read."""
     from engine.io.view import DisplayView
 
     values = {**DEFAULTS, **{key: options[key] for key in DEFAULTS if options.get(key) is not None}}
-    view = DisplayView(config=config, **values)
-    view.check()
-    return view
+    return DisplayView(config=config, **values)
 
 
 def _gamma(text: str) -> float:
