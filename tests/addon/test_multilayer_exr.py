@@ -7,19 +7,14 @@ as a plate.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import OpenEXR
 import pytest
 
 from engine.io import open_frames
 from engine.io.view import STANDARD
-from protocol.environment import engine_environment
+from tests.addon.child_blender import run_child
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.blender
 
 RENDER = """
@@ -49,15 +44,8 @@ bpy.ops.render.render(write_still=True)
 
 def test_a_multilayer_render_from_blender_is_read_as_its_combined_pass(tmp_path):
     target = tmp_path / "plate" / "render.0001.exr"
-    done = subprocess.run(
-        [sys.executable, "-c", RENDER, str(target)],
-        cwd=REPO,
-        env=engine_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0 and target.is_file(), done.stdout[-2000:] + done.stderr[-2000:]
+    run_child(RENDER, str(target))
+    assert target.is_file()
     with OpenEXR.File(str(target), separate_channels=True) as exr:
         channels = {name: channel.pixels for name, channel in exr.channels().items()}
     combined = [name for name in channels if name.endswith(".Combined.R")]

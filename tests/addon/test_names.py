@@ -5,20 +5,14 @@ The pure rule runs here; the datablocks are made by a fresh Blender in a child p
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from addon import names
 from addon.mask_layers import RESULT_SUFFIX, is_result_layer
-from protocol.environment import engine_environment
+from tests.addon.child_blender import child_report
 
 pytestmark = pytest.mark.blender
 
-REPO = Path(__file__).resolve().parents[2]
 LONG = "background plate element, left side, behind the moving car number"  # 65 characters
 
 
@@ -63,13 +57,7 @@ print("CHILD " + json.dumps({
 
 
 def test_a_second_run_finds_the_result_layer_and_mask_of_long_names_again():
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, LONG], cwd=REPO, env=engine_environment(), capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    lines = [line for line in done.stdout.splitlines() if line.startswith("CHILD ")]
-    assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-2000:]
-    found = json.loads(lines[-1].removeprefix("CHILD "))
+    found = child_report(CHILD, LONG)
     assert len(found["masks"]) == 2  # the drawn Mask and one result Mask, not one more per run
     assert found["layers"] == [found["asked"]]  # Blender kept the whole name, and the second run replaced the layer
     assert found["layer_of"] == {found["asked"]: LONG}

@@ -7,18 +7,12 @@ out. Each must be a `ValueError` with the artist's words, with no cache folder c
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from protocol.environment import engine_environment
+from tests.addon.child_blender import REPO, child_report
 
 pytestmark = pytest.mark.blender
 
-REPO = Path(__file__).resolve().parents[2]
 CLIP = REPO / "tests" / "fixtures" / "davis-clip" / "frames" / "00000.jpg"
 
 CHILD = """
@@ -65,13 +59,7 @@ print("CHILD " + json.dumps(found))
 
 
 def test_runs_that_cannot_be_are_refused_with_the_reason_and_nothing_written(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(CLIP), str(tmp_path / "shot.blend")],
-        cwd=REPO, env=engine_environment(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    lines = [line for line in done.stdout.splitlines() if line.startswith("CHILD ")]
-    assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-2000:]
-    found = json.loads(lines[-1].removeprefix("CHILD "))
+    found = child_report(CHILD, str(CLIP), str(tmp_path / "shot.blend"))
     assert found["outside"] == "Frame 13 is outside the clip (frames 1-8)"
     assert found["no layers"] == "The mask 'Shot mask' has no enabled layers to propagate"
     assert found["range"] == "The keyframe 2 must lie inside the range to propagate"

@@ -9,8 +9,6 @@ reads, and the streamed frame, into display pixels with that view and config; bo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -22,11 +20,10 @@ from engine.io.frames import open_frames
 from engine.io.view import DisplayView
 from engine.server.streamed import frame_pixels
 from protocol import messages as m
-from protocol.environment import engine_environment
+from tests.addon.child_blender import run_child
 
 pytestmark = pytest.mark.blender
 
-REPO = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 32, 8
 VIEWS = {
     "standard": {"view_transform": "Standard", "look": "None", "exposure": 0.0, "gamma": 1.0},
@@ -81,15 +78,7 @@ def blender(tmp_path_factory) -> tuple[Path, dict]:
         with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION}, channels) as exr:
             exr.write(str(folder / f"plate_{number:04d}.exr"))
     script = "import sys; from tests.addon.test_view_transform import look_as_blender; look_as_blender(sys.argv[1])"
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(folder)],
-        cwd=REPO,
-        env=engine_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_child(script, str(folder))
     return folder, json.loads((folder / "sent.json").read_text())
 
 
