@@ -116,8 +116,10 @@ class EngineClient:
         if kind.sender != "client" or kind.reply is None:
             raise ValueError(f"{body.msg_type} is not a request")
         message = make(body, session=session)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        pending = Pending(message, kind.reply, deadline)
+        now = time.monotonic()
+        if not self._pending and not self._jobs:
+            self._alive_at = now  # silence while nothing was asked is no sign of a dead engine: count from here
+        pending = Pending(message, kind.reply, now + (self.timeout if timeout is None else timeout))
         self._queue(message)
         self._pending[message.header.msg_id] = pending
         self.poll()

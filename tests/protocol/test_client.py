@@ -253,3 +253,11 @@ def test_an_engine_restarted_at_the_same_endpoint_fails_the_waiting_job_at_once(
         assert job.error.code is ErrorCode.PEER_GONE and "restarted" in job.error.message
         assert time.monotonic() - start < 2.5  # at the first pong, long before 25 silent intervals (5 s)
         assert client.hello().engine_id == "second"  # the connection itself goes on, to the new engine
+
+
+def test_a_request_after_a_quiet_spell_is_not_taken_for_a_dead_engine():
+    """Silence while the client asked for nothing says nothing about the engine: a later request is answered."""
+    with ScriptedEngine() as peer, EngineClient(peer.endpoint, **FAST) as client:
+        client.hello()
+        time.sleep(FAST["heartbeat_interval"] * FAST["heartbeat_liveness"] * 2)  # idle, not polling
+        assert client.ping() >= 0
