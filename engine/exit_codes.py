@@ -9,6 +9,7 @@ from collections.abc import Callable
 from engine.errors import EngineError, OutOfMemory
 
 OK = 0
+CHECK_FAILED = 1  # a benchmark that also checks (`bench soak`) found a fault
 BAD_INPUT = 2  # usage, bad files, no checkpoint: retrying the same job cannot help
 OUT_OF_MEMORY = 33  # OpenCue's convention: retry with more memory or a smaller resolution
 TRANSIENT = 75  # EX_TEMPFAIL: retry as it is

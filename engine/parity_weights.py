@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from engine.model import AFBURR
 
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -67,3 +70,9 @@ def load_parity_weights(model: torch.nn.Module) -> torch.nn.Module:
     shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     model.load_state_dict(parity_state_dict(shapes), strict=True)
     return model
+
+
+def save_parity_checkpoint(path: Path) -> Path:
+    """The parity network as a checkpoint file, for a server started as a child process (benchmarks)."""
+    torch.save({"model": load_parity_weights(AFBURR()).state_dict()}, path)
+    return path

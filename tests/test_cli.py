@@ -17,7 +17,8 @@ import contextlib, io, json, sys
 from engine.cli import COMMANDS, build_parser
 
 parser = build_parser()
-argvs = [["--help"], *([name, "--help"] for name in COMMANDS), ["bench", "model", "--help"]]
+argvs = [["--help"], *([name, "--help"] for name in COMMANDS)]
+argvs += [["bench", name, "--help"] for name in ("model", "server", "soak")]
 argvs += [["propagate", "--frames", "f", "--mask", "m", "--out", "o", "--budget", "0"], ["train"]]
 codes = []
 for argv in argvs:
@@ -59,7 +60,7 @@ def test_help_and_argument_errors_load_neither_torch_nor_numpy_nor_opencv():
     done = subprocess.run([sys.executable, "-c", HELP_AND_ERRORS], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["codes"] == [0] * (len(COMMANDS) + 2) + [2, 2]
+    assert result["codes"] == [0] * (len(COMMANDS) + 4) + [2, 2]
     assert result["loaded"] == []
 
 

@@ -8,10 +8,10 @@ import sys
 import torch
 
 
-def current_rss_bytes() -> int | None:
-    """Resident set size now (Linux), to show whether memory stays flat over a long run."""
+def current_rss_bytes(pid: int | None = None) -> int | None:
+    """Resident set size now (Linux) of this process or of `pid`, to show whether memory stays flat over a long run."""
     try:
-        with open("/proc/self/statm") as file:
+        with open(f"/proc/{pid or 'self'}/statm") as file:
             return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None

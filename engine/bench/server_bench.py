@@ -14,19 +14,17 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
-from engine.bench.synthetic import SyntheticClip
+from engine.bench.synthetic import SyntheticClip, as_images, write_png_frames
 from engine.loader import load_network
-from engine.model import AFBURR
-from engine.parity_weights import load_parity_weights
+from engine.parity_weights import save_parity_checkpoint
 from engine.propagator import Propagator, Settings
 from engine.server.launch import ServerProcess
 from protocol import messages as m
@@ -56,8 +54,8 @@ def run_server_bench(config: ServerBenchConfig, progress: Callable[[str], None] 
     with tempfile.TemporaryDirectory(prefix="bench-server-") as folder:
         work = Path(folder)
         clip = _clip(config)
-        frame_folder = _write_frames(clip.frames, work / "frames")
-        checkpoint = config.checkpoint or _parity_checkpoint(work / "parity.pth")
+        frame_folder = write_png_frames(clip.frames, work / "frames")
+        checkpoint = config.checkpoint or save_parity_checkpoint(work / "parity.pth")
         progress("in-process")
         in_process = _in_process(config, clip, checkpoint)
         runs = []
@@ -196,19 +194,4 @@ def _statistics(arrivals: Mapping[str, list[float]], started: float) -> dict[str
 
 
 def _clip(config: ServerBenchConfig) -> _Clip:
-    synthetic = SyntheticClip(config.height, config.width, config.objects, config.frames)
-    frames = [(synthetic[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for i in range(config.frames)]
-    labels = synthetic.first_mask.argmax(dim=0).numpy().astype(np.uint8)
-    return _Clip(frames, labels)
-
-
-def _write_frames(frames: Sequence[np.ndarray], folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for index, frame in enumerate(frames):
-        cv2.imwrite(str(folder / f"{index:05d}.png"), frame[:, :, ::-1])
-    return folder
-
-
-def _parity_checkpoint(path: Path) -> Path:
-    torch.save({"model": load_parity_weights(AFBURR()).state_dict()}, path)
-    return path
+    return _Clip(*as_images(SyntheticClip(config.height, config.width, config.objects, config.frames)))

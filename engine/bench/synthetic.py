@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -67,3 +70,17 @@ class SyntheticClip(Sequence[torch.Tensor]):
             cx = self.width * (0.5 + 0.35 * math.sin(index / 55 + phase_x))
             masks.append(((ys - cy) / radius_y) ** 2 + ((xs - cx) / radius_x) ** 2 <= 1)
         return masks
+
+
+def as_images(clip: SyntheticClip) -> tuple[list[np.ndarray], np.ndarray]:
+    """The clip's frames as H x W x 3 uint8 RGB images, and frame 0's label map: what a client sends or names."""
+    frames = [(clip[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for i in range(len(clip))]
+    return frames, clip.first_mask.argmax(dim=0).numpy().astype(np.uint8)
+
+
+def write_png_frames(frames: Sequence[np.ndarray], folder: Path) -> Path:
+    """RGB frames as `00000.png`, `00001.png`, ... in a new `folder`, for a server that reads frame files."""
+    folder.mkdir(parents=True)
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{index:05d}.png"), frame[:, :, ::-1])
+    return folder

@@ -3,6 +3,10 @@
 `bench server` compares propagating through the engine server (1 and 4 concurrent clients, streamed and path
 frames) with propagating in-process; see `engine.bench.server_bench`.
 
+`bench soak` runs several clients through one server at once, kills one with SIGKILL mid-run and restarts it,
+and checks every client's mattes against its solo run while sampling the server's memory; it exits 1 when
+a check fails. See `engine.bench.soak`.
+
 `bench model` times one frame's stages (query encoder, memory read, decoder, memory encoder, bank update) and
 reports peak memory, for a resolution, object count, clip length and device. `--long-run` runs a long clip at
 a small size (2,000 frames at 256x144 with a budget of 2,500 unless told
@@ -13,12 +17,13 @@ every 100 frames, to show that memory stays flat once the bank is full.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.bank_config import BankConfig
 from engine.choices import MODEL_NAMES, REQUESTS
@@ -26,8 +31,10 @@ from engine.cli import EXIT_USAGE
 from engine.commands import precision_option
 from engine.commands.propagation_options import READERS
 from engine.errors import EngineError, OutOfMemory
+from engine.exit_codes import CHECK_FAILED
 
 log = logging.getLogger("engine.bench")
+T = TypeVar("T")
 
 EXIT_OUT_OF_MEMORY = 33  # the farm convention: retry on a bigger GPU or at a lower resolution
 
@@ -114,6 +121,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     server.set_defaults(bench=_run_server)
 
+    soak = benchmarks.add_parser(
+        "soak",
+        help="several clients through one server, one killed and restarted mid-run: mattes must equal solo runs",
+    )
+    soak.add_argument("--clients", type=_at_least(2), default=4, help="concurrent clients (default %(default)s)")
+    soak.add_argument("--frames", type=_at_least(3), default=500, help="frames per client (default %(default)s)")
+    soak.add_argument("--size", type=_size, default=(64, 48), help="frame size WIDTHxHEIGHT (default 64x48)")
+    soak.add_argument("--objects", type=_at_least(1), default=2, help="objects (default %(default)s)")
+    soak.add_argument(
+        "--kill-after", type=_at_least(1), help="results client 0 takes before it is killed (default: a third)"
+    )
+    soak.add_argument(
+        "--client-grace", type=float, default=30.0, help="the server's --client-grace in seconds (default 30)"
+    )
+    soak.add_argument(
+        "--max-size", type=_at_least(0), default=0, help="internal resolution cap (default 0: the plate's own)"
+    )
+    soak.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
+    soak.add_argument("--checkpoint", help="weights to load (default: the built-in parity weights)")
+    soak.add_argument(
+        "--json-out", type=Path, default=Path("bench-soak.json"), help="report file (default %(default)s)"
+    )
+    soak.set_defaults(bench=_run_soak)
+
 
 def run(args: argparse.Namespace) -> int:
     return args.bench(args)
@@ -131,19 +162,23 @@ def _defaults(key: str) -> str:
 def _run_server(args: argparse.Namespace) -> int:
     from engine.bench.server_bench import ServerBenchConfig, format_report, run_server_bench
 
-    width, height = args.size
-    config = ServerBenchConfig(
-        width=width,
-        height=height,
-        frames=args.frames,
-        objects=args.objects,
-        clients=args.clients,
-        sources=args.sources,
-        device=args.device,
-        checkpoint=args.checkpoint,
-        max_size=args.max_size,
-    )
+    config = _config_from(args, ServerBenchConfig)
     return _write_report("server", lambda: run_server_bench(config, _measuring), format_report, args.json_out)
+
+
+def _run_soak(args: argparse.Namespace) -> int:
+    from engine.bench.soak import SoakConfig, format_report, run_soak
+
+    config = _config_from(args, SoakConfig)
+    return _write_report("soak", lambda: run_soak(config, _measuring), format_report, args.json_out)
+
+
+def _config_from(args: argparse.Namespace, config_type: type[T]) -> T:
+    """A benchmark's settings from the options of the same names; `--size` gives `width` and `height`."""
+    width, height = args.size
+    names = {field.name for field in dataclasses.fields(config_type)}  # type: ignore[arg-type]
+    given = {name: value for name, value in vars(args).items() if name in names}
+    return config_type(width=width, height=height, **given)
 
 
 def _measuring(what: str) -> None:
@@ -221,7 +256,7 @@ def _write_report(
 
     write_text_atomic(json_out, json.dumps(report, indent=2) + "\n")
     print(f"wrote {json_out}")
-    return 0
+    return CHECK_FAILED if report.get("problems") else 0
 
 
 def _at_least(low: int) -> Callable[[str], int]:
