@@ -1,6 +1,6 @@
 """Bring an engine output folder into Blender: matte sequences, a compositor node group and confidence keys.
 
-The engine writes (see `engine.shot_output`)::
+The engine writes (see `engine.shots.output`)::
 
     OUT/mattes/obj<id>/<frame name>.png (16-bit) or .exr (half float)   the exact soft matte per object
     OUT/confidence.json                                                  per frame and object: confidence, lost

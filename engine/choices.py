@@ -6,14 +6,16 @@ can offer them, and answer `--help` or a mistyped option, without loading any of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from engine.io.mattes import MatteDepth
+from typing import Any, Literal
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
 REQUESTS: tuple[str, ...] = ("auto", *PRECISIONS)  # what a user may ask for: a precision, or the device's best
+DEFAULT_PRECISION = "auto"
+MatteDepth = Literal["8", "16", "half"]  # bits per matte value: 8- or 16-bit PNG, or half-float EXR
 MATTE_FORMATS: dict[str, MatteDepth] = {"png8": "8", "png16": "16", "exr": "half"}  # user name -> depth
 # The named network configurations of `engine.model.config.CONFIGS` (a test keeps the two the same).
 MODEL_NAMES: tuple[str, ...] = ("afb-urr-r50", "small", "tiny", "lite0")
+# The colour-management fields of a float plate's view, with the defaults of Blender's factory Standard view
+# (`engine.io.view.DisplayView`); flags and job files use the same names.
+VIEW_DEFAULTS: dict[str, Any] = {"view": "Standard", "look": "None", "display": "sRGB", "exposure": 0.0, "gamma": 1.0}

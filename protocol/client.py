@@ -120,7 +120,7 @@ class EngineClient:
         if not self._pending and not self._jobs:
             self._alive_at = now  # silence while nothing was asked is no sign of a dead engine: count from here
         pending = Pending(message, kind.reply, now + (self.timeout if timeout is None else timeout))
-        self._queue(message)
+        self.queue(message)
         self._pending[message.header.msg_id] = pending
         self.poll()
         return pending
@@ -179,7 +179,7 @@ class EngineClient:
         message = make(request, session=session)
         now = time.monotonic()
         job = PropagateJob(self, message, frames, colorspace, now + self.timeout)
-        self._queue(message)
+        self.queue(message)
         self._jobs[message.header.msg_id] = job
         self._alive_at = max(self._alive_at, now)  # silence counts from here, not from the last job
         self.poll()
@@ -188,7 +188,7 @@ class EngineClient:
     def cancel(self, job: PropagateJob) -> None:
         """Ask the engine to stop `job` between frames; its stream then ends with a cancelled summary."""
         if not job.done:
-            self._queue(make(m.Cancel(target=job.msg_id), session=job.session))
+            self.queue(make(m.Cancel(target=job.msg_id), session=job.session))
             job.cancel_requested = True
             self.poll()
 
@@ -222,13 +222,15 @@ class EngineClient:
             self._socket.poll(max(1, int(wait * 1000)), zmq.POLLIN)
             self.poll()
 
-    # --- used by PropagateJob ---------------------------------------------------------------------------
+    # --- for PropagateJob (its `Connection`) ------------------------------------------------------------
 
-    def _queue(self, message: Message) -> None:
-        """Encode now, so a body that cannot be sent fails its caller instead of blocking the queue."""
+    def queue(self, message: Message) -> None:
+        """Send `message` on the next poll. Encoded now, so a body that cannot be sent fails its caller
+        instead of blocking the queue."""
         self._outbox.append(encode(message))
 
-    def _forget_job(self, job: PropagateJob) -> None:
+    def forget(self, job: PropagateJob) -> None:
+        """`job` has ended: messages naming it are no longer expected."""
         self._jobs.pop(job.msg_id, None)
 
     # --- internals --------------------------------------------------------------------------------------
@@ -332,7 +334,7 @@ class EngineClient:
             )
         elif silence >= self.heartbeat_interval and now - self._last_ping >= self.heartbeat_interval:
             self._last_ping = now
-            self._queue(make(m.Ping()))
+            self.queue(make(m.Ping()))
 
 
 def _timeout(msg_type: str, seconds: float) -> ProtocolError:

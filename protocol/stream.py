@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -19,10 +19,22 @@ from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.wire import Message, make
 
-if TYPE_CHECKING:
-    from protocol.client import EngineClient
-
 FrameProvider = Callable[[int], np.ndarray]
+
+
+class Connection(Protocol):
+    """What a job needs of the client that started it (`protocol.client.EngineClient`): declared here so that
+    the job, a part of the client, does not import its owner."""
+
+    def poll(self) -> list[Message]: ...
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float | None = None) -> None: ...
+
+    def cancel(self, job: PropagateJob) -> None: ...
+
+    def queue(self, message: Message) -> None: ...
+
+    def forget(self, job: PropagateJob) -> None: ...
 
 
 class PropagateJob:
@@ -30,7 +42,7 @@ class PropagateJob:
 
     def __init__(
         self,
-        client: EngineClient,
+        client: Connection,
         request: Message,
         frames: FrameProvider | None,
         colorspace: str,
@@ -68,7 +80,7 @@ class PropagateJob:
         self._arrived.clear()
         if results:
             self._taken += len(results)
-            self.client._queue(make(m.Ack(received=self._taken), session=self.session, parent=self.msg_id))
+            self.client.queue(make(m.Ack(received=self._taken), session=self.session, parent=self.msg_id))
             self.client.poll()
         if self.error is not None and not results:
             raise self.error
@@ -119,7 +131,7 @@ class PropagateJob:
 
     def _finish(self) -> None:
         self._reply_deadline = None
-        self.client._forget_job(self)
+        self.client.forget(self)
 
     def _send_frames(self, indices: list[int]) -> None:
         if self._frames is None:
@@ -133,12 +145,12 @@ class PropagateJob:
                 return
             try:
                 frame = m.Frame(index=index, pixels=np.asarray(pixels), colorspace=self._colorspace)
-                self.client._queue(make(frame, session=self.session, parent=self.msg_id))
+                self.client.queue(make(frame, session=self.session, parent=self.msg_id))
             except ProtocolError as error:  # e.g. a float64 image: no such dtype on the wire
                 self._abort(ProtocolError(error.code, f"cannot send frame {index}: {error.message}"))
                 return
 
     def _abort(self, error: ProtocolError) -> None:
         """Fail locally and tell the engine to stop working for nothing."""
-        self.client._queue(make(m.Cancel(target=self.msg_id), session=self.session))
+        self.client.queue(make(m.Cancel(target=self.msg_id), session=self.session))
         self.fail(error)

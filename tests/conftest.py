@@ -13,7 +13,7 @@ import torch
 
 from engine.io import open_frames, read_mask, write_label_map
 from engine.model import AFBURR
-from engine.parity_weights import load_parity_weights
+from engine.model.parity_weights import load_parity_weights
 
 
 @pytest.fixture(scope="session")

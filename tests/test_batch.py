@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 import torch
 
-from engine.batch import StopRequest
-from engine.batch.job import OPTIONS, read_job
+from engine.choices import VIEW_DEFAULTS
 from engine.cli import main
-from engine.commands.propagation_options import DEFAULTS
-from engine.commands.view_options import DEFAULTS as VIEW_DEFAULTS
 from engine.errors import OutOfMemory
 from engine.exit_codes import run_reporting_errors
 from engine.io import InputError
+from engine.propagation.settings import DEFAULTS
+from engine.shots.job_file import OPTIONS, read_job
+from engine.shots.stop_request import StopRequest
 
 FRAMES = 16  # of 96x128: about 0.1 s each on one CPU thread, time enough to stop a run half-way
 

@@ -70,7 +70,7 @@ def test_a_missing_prediction_is_a_clear_error(davis):
 
 def _write_confidence(predictions: Path, gt_root: Path, rank_by_j: bool) -> None:
     """confidence.csv per sequence: each frame's J itself (a perfect ranking), or nonsense."""
-    from engine.metrics import region_similarity
+    from engine.evaluation.metrics import region_similarity
 
     for name in SEQUENCES:
         rows = ["frame,name,object,confidence,lost,area"]

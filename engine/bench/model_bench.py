@@ -29,18 +29,18 @@ from typing import Any
 import torch
 
 import engine
-from engine.bank import BankConfig, FeatureBank
 from engine.bench.memory import current_rss_bytes, peak_device_bytes, peak_rss_bytes, reset_device_peak
 from engine.bench.synthetic import SyntheticClip
-from engine.device import select_device, set_deterministic
+from engine.compute.device import select_device, set_deterministic
+from engine.compute.precision import Precision
 from engine.model import AFBURR, ReadOptions
 from engine.model.config import named_config
+from engine.model.parity_weights import load_parity_weights
 from engine.model.readout import ReaderKind
-from engine.model.reference_loop import STAGES, run_reference_loop
-from engine.parity_weights import load_parity_weights
-from engine.precision import Precision
-from engine.propagator import effective_max_size, effective_memory_every, internal_size
-from engine.weights import load_model
+from engine.model.weights import load_model
+from engine.propagation.bank import BankConfig, FeatureBank
+from engine.propagation.propagator import effective_max_size, effective_memory_every, internal_size
+from engine.propagation.reference_loop import STAGES, run_reference_loop
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class ModelBenchConfig:
     objects: int = 1
     frames: int = 12
     device: str = "auto"
-    precision: Precision = "fp32"  # as resolved for the device (`engine.precision.resolve_precision`)
+    precision: Precision = "fp32"  # as resolved for the device (`engine.compute.precision.resolve_precision`)
     precision_reason: str = ""
     compile: bool = False  # torch.compile the network's modules first (compilation is left out of the times)
     reader: ReaderKind = "global"

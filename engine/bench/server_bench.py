@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from engine.bench.synthetic import SyntheticClip, as_images, write_png_frames
-from engine.loader import load_network
-from engine.parity_weights import save_parity_checkpoint
-from engine.propagator import Propagator, Settings
+from engine.model.loader import load_network
+from engine.model.parity_weights import save_parity_checkpoint
+from engine.propagation.propagator import Propagator, Settings
 from engine.server.launch import ServerProcess
 from protocol import messages as m
 from protocol.client import EngineClient

@@ -34,7 +34,7 @@ import torch
 
 from engine.bench.memory import current_rss_bytes
 from engine.bench.synthetic import SyntheticClip, as_images, write_png_frames
-from engine.parity_weights import save_parity_checkpoint
+from engine.model.parity_weights import save_parity_checkpoint
 from engine.server.launch import ServerProcess
 from engine.server.logs import session_tag
 from protocol.environment import engine_environment

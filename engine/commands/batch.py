@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from engine.batch import StopRequest, check_shots, read_job, run_job
+    from engine.shots.batch import check_shots, run_job
+    from engine.shots.job_file import read_job
+    from engine.shots.stop_request import StopRequest
 
     stop = StopRequest()
     stop.install()  # first: a farm's SIGTERM from here on finishes the current frame instead of killing

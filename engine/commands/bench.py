@@ -25,13 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.bank_config import BankConfig
 from engine.choices import MODEL_NAMES, REQUESTS
 from engine.cli import EXIT_USAGE
-from engine.commands import precision_option
-from engine.commands.propagation_options import READERS
 from engine.errors import EngineError, OutOfMemory
 from engine.exit_codes import CHECK_FAILED
+from engine.propagation.bank_config import BankConfig
+from engine.propagation.settings import READERS
 
 log = logging.getLogger("engine.bench")
 T = TypeVar("T")
@@ -196,14 +195,15 @@ def _run_model(args: argparse.Namespace) -> int:
 
 def _model_configs(args: argparse.Namespace) -> list[Any]:
     """One configuration per object count and distinct precision (`auto` may be the same as `fp32`)."""
-    from engine.device import select_device
+    from engine.compute.device import select_device
+    from engine.compute.precision import choose_for_device
     from engine.model.config import REFERENCE, named_config
 
     network = named_config(args.model) if args.model else REFERENCE  # a wrong name answered before any run
     device = select_device(args.device)
     choices = {}
     for requested in args.precision:
-        choice = precision_option.choose(requested, args.strict_precision, device)
+        choice = choose_for_device(requested, args.strict_precision, device)
         choices.setdefault(choice.precision, choice)
     return [
         _model_config(args, network.name, objects, choice.precision, choice.reason)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from engine.cli import shows_progress
-from engine.commands import precision_option, propagation_options
+from engine.commands import propagation_options
 from engine.exit_codes import run_reporting_errors
 
 log = logging.getLogger("engine.eval")
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from engine import davis
+    from engine.evaluation import davis
 
     names = davis.sequences(args.gt, args.sequences.split(",") if args.sequences else None)
     out = args.out or args.pred
@@ -53,7 +53,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _print_confidence_rank(gt: Path, pred: Path, names: list[str]) -> None:
     """Where every sequence has its confidence table (results of `propagate`), how well it ranks the frames."""
-    from engine.confidence_rank import confidence_and_j, spearman
+    from engine.evaluation.confidence_rank import confidence_and_j, spearman
 
     if not all((pred / name / "confidence.csv").is_file() for name in names):
         return
@@ -65,22 +65,24 @@ def _print_confidence_rank(gt: Path, pred: Path, names: list[str]) -> None:
 
 def _propagate_all(args: argparse.Namespace, names: list[str], out: Path) -> Path:
     """Propagate each sequence from its first annotated frame, as the semi-supervised benchmark does."""
-    from engine.device import select_device
-    from engine.loader import load_network
-    from engine.semi_supervised import prepare_sequences
-    from engine.shot import propagate_shot
+    from engine.compute.device import select_device
+    from engine.compute.precision import choose_for_device
+    from engine.evaluation.benchmark import prepare_sequences
+    from engine.model.loader import load_network
+    from engine.propagation.settings import settings_from
+    from engine.shots.shot import propagate_shot
 
     shots = prepare_sequences(args.gt, names, out)
-    precision = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
+    precision = choose_for_device(args.precision, args.strict_precision, select_device(args.device))
     model = load_network(args.checkpoint, args.device, args.deterministic)
-    settings = propagation_options.settings_from(vars(args), precision.precision)
+    settings = settings_from(vars(args), precision.precision)
     for shot in shots:
         propagate_shot(model, shot, settings, show_progress=shows_progress(args))
     return out
 
 
 def _print_table(results: dict) -> None:
-    from engine.metrics import summarise
+    from engine.evaluation.metrics import summarise
 
     print(f"{'sequence':<24}{'object':>7}{'J&F':>8}{'J':>8}{'F':>8}")
     for name, objects in results.items():

@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from engine.cli import shows_progress
-from engine.commands import precision_option, propagation_options, view_options
+from engine.commands import propagation_options, view_options
 from engine.exit_codes import run_reporting_errors
 
 log = logging.getLogger("engine.propagate")
@@ -57,10 +57,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _propagate(args: argparse.Namespace) -> int:
-    from engine.device import select_device
-    from engine.loader import load_network
-    from engine.shot import ShotSpec, prepare_shot, propagate_shot
-    from engine.weights import resolve_checkpoint
+    from engine.compute.device import select_device
+    from engine.compute.precision import choose_for_device
+    from engine.io.view import DisplayView
+    from engine.model.loader import load_network
+    from engine.model.weights import resolve_checkpoint
+    from engine.propagation.settings import DEFAULTS, settings_from
+    from engine.shots.shot import ShotSpec, prepare_shot, propagate_shot
 
     mask_frames = args.mask_frame or [0] * len(args.mask)
     if len(mask_frames) != len(args.mask):
@@ -73,15 +76,15 @@ def _propagate(args: argparse.Namespace) -> int:
         last=args.last,
         direction=args.direction,
         matte_format=args.matte_format,
-        view=view_options.display_view(vars(args), args.ocio_config),
+        view=DisplayView.from_options(vars(args), args.ocio_config),
         exr_layer=args.exr_layer,
     )
-    options = {key: vars(args)[key] for key in propagation_options.DEFAULTS}
+    options = {key: vars(args)[key] for key in DEFAULTS}
     request = {**options, "checkpoint": str(resolve_checkpoint(args.checkpoint))}
     shot = prepare_shot(spec, request, "replace" if args.overwrite else "refuse")
-    precision = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
+    precision = choose_for_device(args.precision, args.strict_precision, select_device(args.device))
     model = load_network(args.checkpoint, args.device, args.deterministic)
-    settings = propagation_options.settings_from(vars(args), precision.precision)
+    settings = settings_from(vars(args), precision.precision)
     summary = propagate_shot(model, shot, settings, show_progress=shows_progress(args))
     log.info(summary.describe())
     return 0

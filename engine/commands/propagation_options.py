@@ -1,38 +1,20 @@
-"""The propagation options shared by `propagate`, `batch` and `eval`, as flags and as `Settings`."""
+"""The propagation options shared by `propagate`, `eval` and `bench`, as flags (names and defaults:
+`engine.propagation.settings`)."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from engine.bank_config import BankConfig
-from engine.choices import MATTE_FORMATS, Precision
+from engine.choices import MATTE_FORMATS
 from engine.commands import precision_option
-from engine.plan import DIRECTIONS
+from engine.propagation.plan import DIRECTIONS
+from engine.propagation.settings import DEFAULTS, READERS
 
-if TYPE_CHECKING:
-    from engine.propagator import Settings
-
-# Where a command that runs the network finds it without --checkpoint: `engine.weights.resolve_checkpoint`.
+# Where a command that runs the network finds it without --checkpoint: `engine.model.weights.resolve_checkpoint`.
 CHECKPOINT_HELP = (
     "AFB-URR checkpoint (.pth) (default: $MASKPROP_CHECKPOINT, else the config file's, else the shipped network)"
 )
-# The names users see (CLI, protocol, job files) for the memory readers the model implements.
-READERS = {"global": "global", "kernel": "kmn", "spatial": "skn"}
-DEFAULTS: dict[str, Any] = {
-    "direction": "both",
-    "reader": "global",
-    "max_size": None,  # the network's own: the scale it was trained at
-    "memory_every": None,  # the network's own: every frame for the published AFB-URR networks
-    "budget": BankConfig.budget,
-    "update_rate": BankConfig.update_rate,
-    "merge_threshold": BankConfig.merge_threshold,
-    "protect_keyframes": BankConfig.protect_keyframes,
-    "precision": precision_option.DEFAULT,
-    "strict_precision": False,
-    "matte_format": "png16",
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,28 +82,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
     parser.add_argument("--deterministic", action="store_true", help="bit-reproducible kernels only")
-
-
-def settings_from(options: Mapping[str, Any], precision: Precision) -> Settings:
-    """`Settings` from parsed flags or a job file's table (same names, with underscores), computing in
-    `precision`: what `precision_option.choose` made of the requested one for the device."""
-    from engine.model.readout import ReadOptions
-    from engine.propagator import Settings
-
-    values = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    bank = BankConfig(
-        budget=values["budget"],
-        update_rate=values["update_rate"],
-        merge_threshold=values["merge_threshold"],
-        protect_keyframes=values["protect_keyframes"],
-    )
-    return Settings(
-        max_size=values["max_size"],
-        memory_every=values["memory_every"],
-        bank=bank,
-        read=ReadOptions(reader=READERS[values["reader"]]),
-        precision=precision,
-    )
 
 
 def non_negative(text: str) -> int:

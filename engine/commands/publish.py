@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from engine.publish import publish
+    from engine.model.publish import publish
 
     path = publish(args.checkpoint, args.out, args.max_size, args.memory_every, args.note)
     size = path.stat().st_size / 2**20

@@ -107,18 +107,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from engine.device import select_device
-    from engine.loader import load_network
+    from engine.compute.device import select_device
+    from engine.compute.precision import choose_for_device
+    from engine.model.loader import load_network
+    from engine.model.weights import resolve_checkpoint
     from engine.server.config import EngineFacts, ServerConfig
     from engine.server.logs import configure_logging
     from engine.server.security import load_curve
-    from engine.weights import resolve_checkpoint
 
     configure_logging(args.log_format)
     allow_roots = tuple(_folders(args.allow_root))
     curve = load_curve(args.curve_secret_key, args.curve_clients, args.bind)
     ocio_config = _ocio_config(args.ocio_config)
-    choice = precision_option.choose(args.precision, args.strict_precision, select_device(args.device))
+    choice = choose_for_device(args.precision, args.strict_precision, select_device(args.device))
     config = ServerConfig(
         bind=args.bind,
         allow_roots=allow_roots,

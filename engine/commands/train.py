@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from engine.choices import MODEL_NAMES
 from engine.commands import precision_option
-from engine.commands.propagation_options import READERS, non_negative, positive
+from engine.commands.propagation_options import non_negative, positive
 from engine.exit_codes import OK, run_reporting_errors
+from engine.propagation.settings import READERS
 
 if TYPE_CHECKING:
     from engine.train.options import TrainOptions
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.stop_request import StopRequest
+    from engine.shots.stop_request import StopRequest
     from engine.train.trainer import resume_options, train
 
     stop = StopRequest()

@@ -9,16 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
+from engine.choices import VIEW_DEFAULTS
 from engine.commands.propagation_options import bounded
-
-if TYPE_CHECKING:
-    from engine.io.view import DisplayView
-
-# The view's fields, with the defaults of Blender's factory Standard view; job files use the same names.
-DEFAULTS: dict[str, Any] = {"view": "Standard", "look": "None", "display": "sRGB", "exposure": 0.0, "gamma": 1.0}
 
 
 def add_config_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -34,29 +27,20 @@ def add_config_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
 def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("colour management of float plates (EXR); byte plates are used as stored")
     group.add_argument(
-        "--view", default=DEFAULTS["view"], help="view transform: Standard, AgX, Filmic, ... (default %(default)s)"
+        "--view", default=VIEW_DEFAULTS["view"], help="view transform: Standard, AgX, Filmic, ... (default %(default)s)"
     )
-    group.add_argument("--look", default=DEFAULTS["look"], help="look, e.g. 'AgX - Punchy' (default %(default)s)")
-    group.add_argument("--display", default=DEFAULTS["display"], help="display device (default %(default)s)")
+    group.add_argument("--look", default=VIEW_DEFAULTS["look"], help="look, e.g. 'AgX - Punchy' (default %(default)s)")
+    group.add_argument("--display", default=VIEW_DEFAULTS["display"], help="display device (default %(default)s)")
     group.add_argument(
         "--exposure",
         type=_exposure,
-        default=DEFAULTS["exposure"],
+        default=VIEW_DEFAULTS["exposure"],
         help="exposure in stops, -32 to 32 (default %(default)s)",
     )
     group.add_argument(
-        "--gamma", type=_gamma, default=DEFAULTS["gamma"], help="display gamma, 0.01 to 5 (default %(default)s)"
+        "--gamma", type=_gamma, default=VIEW_DEFAULTS["gamma"], help="display gamma, 0.01 to 5 (default %(default)s)"
     )
     add_config_argument(group)
-
-
-def display_view(options: Mapping[str, Any], config: str) -> DisplayView:
-    """The `DisplayView` of parsed flags or a job file's table (missing names take the defaults); opening the
-    frames checks it (`engine.io.open_frames`), before any frame is read."""
-    from engine.io.view import DisplayView
-
-    values = {**DEFAULTS, **{key: options[key] for key in DEFAULTS if options.get(key) is not None}}
-    return DisplayView(config=config, **values)
 
 
 def _gamma(text: str) -> float:

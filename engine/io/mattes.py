@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
 
+from engine.choices import MatteDepth
 from engine.io.atomic import write_bytes_atomic
 from engine.io.errors import InputError, OutputError
 from engine.io.images import encode_image, read_file_bytes, read_image
 from engine.io.palette import davis_palette
 from engine.io.png import COLOUR_TYPE_INDEXED, decode_indexed, encode_indexed, read_header
 
-MatteDepth = Literal["8", "16", "half"]
 MATTE_SUFFIXES: dict[str, str] = {"8": ".png", "16": ".png", "half": ".exr"}
 
 

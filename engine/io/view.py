@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.choices import VIEW_DEFAULTS
 from engine.io.errors import InputError
 
 if TYPE_CHECKING:
     import PyOpenColorIO
 
-NO_LOOK = "None"  # Blender's name for no look
+NO_LOOK = VIEW_DEFAULTS["look"]  # Blender's name for no look
 # The colour space float plates are in once read (`engine.io.exr` converts tagged files to it), by the names
 # configs give it: Blender's, the ACES studio configs', and the Color Interop Forum id.
 LINEAR_REC709_NAMES = ("Linear Rec.709", "Linear Rec.709 (sRGB)", "lin_rec709_scene", "Utility - Linear - sRGB")
@@ -37,12 +39,18 @@ LINEAR_REC709_NAMES = ("Linear Rec.709", "Linear Rec.709 (sRGB)", "lin_rec709_sc
 class DisplayView:
     """A colour-management setting, named as in Blender's Color Management panel, and the config naming it."""
 
-    view: str = "Standard"
+    view: str = VIEW_DEFAULTS["view"]
     look: str = NO_LOOK
-    display: str = "sRGB"
-    exposure: float = 0.0
-    gamma: float = 1.0
+    display: str = VIEW_DEFAULTS["display"]
+    exposure: float = VIEW_DEFAULTS["exposure"]
+    gamma: float = VIEW_DEFAULTS["gamma"]
     config: str = ""  # path of an OpenColorIO config; "" allows the plain sRGB Standard view only
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], config: str) -> DisplayView:
+        """The setting of parsed flags or a job file's table (missing names take the defaults); opening the
+        frames checks it (`engine.io.open_frames`), before any frame is read."""
+        return cls(config=config, **{key: options[key] for key in VIEW_DEFAULTS if options.get(key) is not None})
 
     @property
     def has_look(self) -> bool:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from engine.compute.precision import full_precision
 from engine.model.config import REFERENCE, ModelConfig
 from engine.model.decoder import Decoder
 from engine.model.encoders import make_encoders
@@ -25,7 +26,6 @@ from engine.model.keyvalue import KeyValue
 from engine.model.padding import STRIDE
 from engine.model.readout import MemoryView, ReadOptions, ReadResult, read_memory
 from engine.model.spatial_prior import spatial_log_prior
-from engine.precision import full_precision
 
 PROB_EPS = 1e-7
 
@@ -64,7 +64,7 @@ class AFBURR(nn.Module):
         self.keyval_r4 = KeyValue(config.feature_channels[3], config.key_dim, config.value_dim)
         self.decoder = Decoder(config)
         # The internal size (shorter side) the network is run at unless asked otherwise: the scale it was
-        # trained at, which its checkpoint stores (`engine.weights.load_model` sets it).
+        # trained at, which its checkpoint stores (`engine.model.weights.load_model` sets it).
         self.default_max_size = REFERENCE_MAX_SIZE
         # Every how many frames a pass memorises a frame unless asked otherwise (1: every frame, the reference's
         # loop); the checkpoint stores it too.

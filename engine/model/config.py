@@ -52,7 +52,7 @@ class ModelConfig:
     def reference_layout(self) -> bool:
         """Whether fp32 keeps the reference's contiguous memory layout: ResNet trunks do, so that the published
         network rounds as the reference does; EfficientNet-Lite trunks have no reference to match and run their
-        depthwise convolutions in channels-last (`engine.precision.memory_format`)."""
+        depthwise convolutions in channels-last (`engine.compute.precision.memory_format`)."""
         return self.encoder == "resnet"
 
     @property

@@ -12,14 +12,13 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 import torch
 
 import engine
-from engine.commands.propagation_options import READERS, settings_from
-from engine.plan import plan
-from engine.propagator import Settings
+from engine.propagation.plan import plan
+from engine.propagation.propagator import Settings
+from engine.propagation.settings import READERS
 from engine.server.config import EngineFacts, ServerConfig
 from engine.server.errors import from_protocol_error
 from engine.server.jobs import Job
@@ -29,6 +28,7 @@ from engine.server.logs import event
 from engine.server.results import MATTE_SCALE, result_bytes
 from engine.server.roots import AllowedRoots
 from engine.server.sessions import MemoryBudget, Session, SessionTable
+from engine.server.settings import settings_for
 from engine.server.sources import open_file_source, source_view
 from engine.server.streamed import StreamedFrames, access_order
 from engine.server.streams import Send, Streams
@@ -261,27 +261,8 @@ class Dispatcher:
         The protocol's bounds are the engine's, so a decoded request always fits; should the two drift apart,
         the request is refused with `invalid_field` instead of failing inside the worker.
         """
-        options = request.options
         try:
-            settings = settings_from(
-                {
-                    "reader": options.reader,
-                    "max_size": options.max_size,
-                    "memory_every": options.memory_every,
-                    "budget": options.budget,
-                    "update_rate": options.update_rate,
-                    "merge_threshold": options.merge_threshold,
-                    "protect_keyframes": options.protect_keyframes,
-                },
-                self.config.precision,
-            )
-            return replace(
-                settings,
-                read=replace(settings.read, sigma=options.kernel_sigma),
-                contours=request.outputs.contours,
-                contour_tolerance=request.outputs.contour_tolerance,
-                contour_max_points=self.config.limits.max_list_items,
-            )
+            return settings_for(request, self.config.precision, self.config.limits.max_list_items)
         except ValueError as error:
             raise ProtocolError(ErrorCode.INVALID_FIELD, str(error), details={"field": "body.options"}) from None
 

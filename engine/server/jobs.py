@@ -12,17 +12,34 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
+from engine.io.view import DisplayView
 from engine.model.afburr import AFBURR
-from engine.propagator import FrameResult, Propagator, Settings
+from engine.propagation.propagator import FrameResult, Propagator, Settings
 from engine.server.results import ResultStats
-from engine.server.sessions import Session
 from engine.server.streamed import StreamedFrames
 from protocol import messages as m
 from protocol.wire import Message
+
+
+class JobOwner(Protocol):
+    """What a job needs of the session it runs for (`engine.server.sessions.Session`, which holds the job):
+    declared here so that the part does not import its owner."""
+
+    id: str
+    job: Job | None
+    view: DisplayView
+
+    @property
+    def plate(self) -> tuple[int, int]: ...
+
+    @property
+    def object_ids(self) -> tuple[int, ...]: ...
+
+    def record_delivery(self, frame: int, direction: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +57,7 @@ class Job:
         self,
         message: Message,
         client: bytes,
-        session: Session,
+        session: JobOwner,
         frames: Sequence[np.ndarray],
         keyframes: Mapping[int, np.ndarray],
         settings: Settings,

@@ -13,18 +13,15 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.io import FrameSequence
 from engine.io.view import STANDARD, DisplayView
-from engine.plan import affected_range
+from engine.propagation.plan import affected_range
+from engine.server.jobs import Job
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
-
-if TYPE_CHECKING:
-    from engine.server.jobs import Job
 
 MEMORY_RETRY_AFTER = 2.0  # seconds: about a frame's time on a loaded device, after which buffers have moved
 

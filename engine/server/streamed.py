@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.io.images import to_display_rgb
 from engine.io.view import STANDARD, DisplayView
-from engine.plan import Direction, plan
+from engine.propagation.plan import Direction, plan
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
 

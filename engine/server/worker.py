@@ -25,7 +25,7 @@ from engine.errors import OutOfMemory
 from engine.io import FrameSequence, InputError
 from engine.io.errors import OutsideAllowedFolders
 from engine.model.afburr import AFBURR
-from engine.propagator import FrameResult
+from engine.propagation.propagator import FrameResult
 from engine.server.errors import error_body
 from engine.server.jobs import Job, Outcome
 from engine.server.logs import event

@@ -16,7 +16,7 @@ import torch
 from engine.io import InputError
 from engine.io.atomic import write_bytes_atomic
 from engine.model.afburr import AFBURR
-from engine.weights import checkpoint_bytes, model_checkpoint, read_checkpoint
+from engine.model.weights import checkpoint_bytes, model_checkpoint, read_checkpoint
 
 LAST = "last.pth"
 CHECKPOINTS = "checkpoints"

@@ -36,7 +36,8 @@ class ClipTensors:
         return int(self.labels.max()) + 1
 
     def to(self, device: torch.device, layout: torch.memory_format = torch.contiguous_format) -> ClipTensors:
-        """On `device`, frames in the `layout` the network's precision wants (`engine.precision.memory_format`)."""
+        """On `device`, frames in the `layout` the network's precision wants
+        (`engine.compute.precision.memory_format`)."""
         previous = None if self.previous is None else self.previous.to(device)
         frames = self.frames.to(device).contiguous(memory_format=layout)
         return ClipTensors(frames, self.labels.to(device), previous)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from engine.errors import CheckpointError
 from engine.model.afburr import AFBURR
 from engine.model.efficientnet_lite import imagenet_state_dict, imagenet_weights_path
-from engine.weights import check_fits, read_checkpoint
+from engine.model.weights import check_fits, read_checkpoint
 
 
 def start_from_imagenet(model: AFBURR) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.davis import dataset_folder, read_labels
+from engine.evaluation.davis import dataset_folder, read_labels
 from engine.io import InputError
 from engine.train.augment import colour_jitter, hflip, random_affine, random_resized_crop, select_objects
 from engine.train.clip import Clip, ClipSource, check_clip_arguments
@@ -38,7 +38,7 @@ class DavisVideos:
     `max_skip=None` picks frames as the reference does, anywhere in the video (but in temporal order, frame 0
     first, which the memory's recurrence at inference expects); `max_skip=k` picks them in order at most k
     frames apart, the curriculum of STM-style training. `resolution` names a subfolder such as `480p` to use
-    instead of whatever `engine.davis.dataset_folder` finds.
+    instead of whatever `engine.evaluation.davis.dataset_folder` finds.
 
     As in the reference, no window of 80 % of a 16:9 frame's area has an aspect near 1, so on DAVIS 480p frame 0
     is always the central crop (torchvision's fallback); the deformed frames 1.. still move about it.

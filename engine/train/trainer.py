@@ -17,11 +17,12 @@ from typing import Any, TextIO
 import torch
 from torch.utils.data import DataLoader
 
-from engine.device import select_device
+from engine.compute.device import select_device
+from engine.compute.precision import Precision, autocast, lay_out_weights, memory_format, resolve_precision
 from engine.model.afburr import AFBURR
 from engine.model.config import named_config
 from engine.model.readout import ReadOptions
-from engine.precision import Precision, autocast, lay_out_weights, memory_format, resolve_precision
+from engine.model.weights import load_model
 from engine.progress import Progress
 from engine.train.checkpoints import last_checkpoint, read_training, restore_generators, save_training
 from engine.train.data import build_source
@@ -31,7 +32,6 @@ from engine.train.imagenet import start_from_imagenet
 from engine.train.log import CsvLog
 from engine.train.options import TrainOptions
 from engine.train.validation import Validation
-from engine.weights import load_model
 
 LOSS_COLUMNS = ("step", "loss", "cross_entropy", "uncertainty", "lr", "hide_probability", "clips_per_second")
 

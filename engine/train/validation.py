@@ -15,12 +15,12 @@ from typing import Any, TextIO
 
 import torch
 
-from engine.davis import write_tables
-from engine.metrics import summarise
+from engine.evaluation.benchmark import score
+from engine.evaluation.davis import write_tables
+from engine.evaluation.metrics import summarise
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
-from engine.propagator import Settings
-from engine.semi_supervised import score
+from engine.propagation.propagator import Settings
 from engine.train.clip import ClipSource
 from engine.train.dataset import ClipDataset
 from engine.train.forward import clip_loss

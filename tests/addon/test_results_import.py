@@ -33,7 +33,7 @@ EXPECTED_REVIEW = [11, 12, 13]
 
 
 def write_engine_output(folder: Path) -> None:
-    """What `engine.shot_output.ShotOutput` leaves: label maps, 16-bit mattes and the confidence table."""
+    """What `engine.shots.output.ShotOutput` leaves: label maps, 16-bit mattes and the confidence table."""
     height, width = 24, 32
     rows = []
     for folder_name in ("labels", *(f"mattes/obj{i}" for i in CONFIDENCE)):

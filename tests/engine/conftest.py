@@ -7,7 +7,7 @@ import pytest
 from golden_data import load_golden
 
 from engine.model import AFBURR
-from engine.parity_weights import load_parity_weights
+from engine.model.parity_weights import load_parity_weights
 
 
 @pytest.fixture(scope="session")

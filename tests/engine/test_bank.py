@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 import torch
 
-from engine.bank import BankConfig, FeatureBank, class_budget
+from engine.propagation.bank import BankConfig, FeatureBank, class_budget
 
 C, D = 16, 8  # key and value sizes; the bank works with any
 

@@ -12,12 +12,12 @@ import torch
 import engine.bench.model_bench as model_bench
 from engine.bench.synthetic import SyntheticClip
 from engine.commands import bench
+from engine.compute.precision import cpu_bf16_units, cpu_flags, resolve_precision
 from engine.errors import OutOfMemory
 from engine.model.afburr import AFBURR
 from engine.model.config import named_config
-from engine.model.reference_loop import STAGES
-from engine.precision import cpu_bf16_units, cpu_flags, resolve_precision
-from engine.weights import save_weights
+from engine.model.weights import save_weights
+from engine.propagation.reference_loop import STAGES
 
 
 def _run(argv: list[str]) -> int:

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import torch
 
-from engine.confidence import DRIFT_FRAMES, U_FLOOR, distance_discount, is_lost, object_confidence
-from engine.contours import trace_outline
+from engine.propagation.confidence import DRIFT_FRAMES, U_FLOOR, distance_discount, is_lost, object_confidence
+from engine.propagation.contours import trace_outline
 
 
 def two_objects(height=40, width=40):

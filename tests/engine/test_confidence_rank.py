@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.confidence_rank import spearman
+from engine.evaluation.confidence_rank import spearman
 
 
 def test_orders_that_agree_or_disagree_fully():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.device import out_of_memory_as_error, select_device, set_deterministic
+from engine.compute.device import out_of_memory_as_error, select_device, set_deterministic
 from engine.errors import OutOfMemory
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from engine.model import AFBURR
 from engine.model.config import named_config
 from engine.model.decoder import LOCAL_SIZE, local_max, local_mean
-from engine.weights import DEFAULT_NETWORK, load_model
+from engine.model.weights import DEFAULT_NETWORK, load_model
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
-from engine.batch.job import read_job
 from engine.io import InputError, read_confidence, read_label_map, read_matte
 from engine.io.errors import OutsideAllowedFolders
 from engine.io.images import read_file_bytes
+from engine.shots.job_file import read_job
 from tests.engine.special_files import call_on_fifos, make_fifo, needs_fifo
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.metrics import (
+from engine.evaluation.metrics import (
     boundary_map,
     boundary_measure,
     decay_bin_edges,

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from engine.errors import CheckpointError
-from engine.loader import load_network
 from engine.model import AFBURR, MemoryView, ReadOptions
 from engine.model.config import CONFIGS, REFERENCE, ModelConfig, named_config
-from engine.weights import load_model, save_checkpoint, save_weights
+from engine.model.loader import load_network
+from engine.model.weights import load_model, save_checkpoint, save_weights
 
 
 @pytest.mark.parametrize("name", [name for name in CONFIGS if name != REFERENCE.name])

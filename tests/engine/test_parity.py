@@ -28,10 +28,10 @@ import pytest
 import torch
 from golden_data import frames_from_uint8, one_hot
 
-import engine.bank
-from engine.bank import BankConfig, FeatureBank
+import engine.propagation.bank
 from engine.model import Padding
-from engine.model.reference_loop import run_reference_loop
+from engine.propagation.bank import BankConfig, FeatureBank
+from engine.propagation.reference_loop import run_reference_loop
 
 BORDERLINE = 1e-5  # cosine similarity; two float32 runs differ by a few 1e-6 here
 CASES = ["blackswan_1obj", "blackswan_2obj_evict"]
@@ -106,8 +106,8 @@ def _config(g) -> BankConfig:
 def forced_runs(parity_model, golden):
     """Each golden case run with the reference's soft masks memorised: {case: (outputs, bank)}."""
     mp = pytest.MonkeyPatch()
-    decisions = MergeDecisions(engine.bank._nearest_entries)
-    mp.setattr(engine.bank, "_nearest_entries", decisions)
+    decisions = MergeDecisions(engine.propagation.bank._nearest_entries)
+    mp.setattr(engine.propagation.bank, "_nearest_entries", decisions)
     results = {}
     try:
         for case in CASES:

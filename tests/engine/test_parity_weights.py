@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from golden_data import FIXTURES
 
-from engine.parity_weights import parity_state_dict, parity_tensor, uniform
+from engine.model.parity_weights import parity_state_dict, parity_tensor, uniform
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.plan import affected_range, plan
+from engine.propagation.plan import affected_range, plan
 
 
 def outputs(segments):

@@ -17,9 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.model.afburr import AFBURR
-from engine.model.config import named_config
-from engine.precision import (
+from engine.compute.precision import (
     PrecisionError,
     autocast,
     choose_precision,
@@ -29,10 +27,12 @@ from engine.precision import (
     memory_format,
     resolve_precision,
 )
-from engine.propagator import Propagator, Settings
+from engine.model.afburr import AFBURR
+from engine.model.config import named_config
+from engine.model.weights import load_model
+from engine.propagation.propagator import Propagator, Settings
 from engine.train.options import DataSpec, TrainOptions
 from engine.train.trainer import train
-from engine.weights import load_model
 
 QUARTER = Path(__file__).parents[1] / "fixtures" / "davis-quarter"
 

@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
-from engine import confidence
-from engine.bank import BankConfig
-from engine.confidence import distance_discount
-from engine.plan import affected_range
-from engine.propagator import Propagator, Settings, internal_size
+from engine.propagation import confidence
+from engine.propagation.bank import BankConfig
+from engine.propagation.confidence import distance_discount
+from engine.propagation.plan import affected_range
+from engine.propagation.propagator import Propagator, Settings, internal_size
 
 HEIGHT, WIDTH, LENGTH = 48, 64, 7
 

@@ -8,14 +8,13 @@ import sys
 import pytest
 import torch
 
-from engine import weights
 from engine.errors import CheckpointError, CheckpointNotFound
-from engine.loader import load_network
-from engine.model import AFBURR
+from engine.model import AFBURR, weights
 from engine.model.afburr import REFERENCE_MAX_SIZE
 from engine.model.config import named_config
-from engine.publish import publish
-from engine.weights import DEFAULT_NETWORK, load_model, read_checkpoint, save_weights
+from engine.model.loader import load_network
+from engine.model.publish import publish
+from engine.model.weights import DEFAULT_NETWORK, load_model, read_checkpoint, save_weights
 
 
 @pytest.fixture(scope="module")

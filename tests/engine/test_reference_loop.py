@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.bank import BankConfig, FeatureBank
 from engine.bench.synthetic import SyntheticClip
-from engine.device import set_deterministic
+from engine.compute.device import set_deterministic
 from engine.model import ReadOptions
-from engine.model.reference_loop import run_reference_loop
+from engine.propagation.bank import BankConfig, FeatureBank
+from engine.propagation.reference_loop import run_reference_loop
 
 
 def test_frame_bringing_more_entries_than_the_budget_runs_through(parity_model):

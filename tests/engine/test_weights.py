@@ -16,7 +16,7 @@ import torch
 from engine.errors import CheckpointError, CheckpointNotFound
 from engine.model import AFBURR
 from engine.model.config import REFERENCE
-from engine.weights import (
+from engine.model.weights import (
     DEFAULT_NETWORK,
     ENV_VAR,
     load_weights,

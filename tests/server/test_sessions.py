@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.plan import affected_range
+from engine.propagation.plan import affected_range
 from protocol import messages as m
 from protocol.client import EngineClient
 from protocol.errors import ErrorCode, ProtocolError

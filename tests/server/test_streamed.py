@@ -9,8 +9,8 @@ import pytest
 
 from engine.io.view import STANDARD, DisplayView
 from engine.model import AFBURR
-from engine.parity_weights import load_parity_weights
-from engine.propagator import Propagator, Settings
+from engine.model.parity_weights import load_parity_weights
+from engine.propagation.propagator import Propagator, Settings
 from engine.server.streamed import READS_PER_STEP, StreamedFrames, access_order, frame_pixels
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError

@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import OutOfMemory
 from engine.io import InputError
-from engine.propagator import Settings
+from engine.propagation.propagator import Settings
 from engine.server.jobs import Job
 from engine.server.sessions import Session
 from engine.server.worker import Worker

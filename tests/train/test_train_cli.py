@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.model.weights import load_model
 from engine.train.log import read_log
-from engine.weights import load_model
 
 TINY = ["--model", "tiny", "--size", "32x32", "--frames", "3", "--clips-per-step", "1", "--val-clips", "2"]
 

@@ -12,6 +12,7 @@ import torch
 from engine.io import InputError
 from engine.model import AFBURR, ReadOptions
 from engine.model.config import named_config
+from engine.model.weights import load_model
 from engine.train.checkpoints import last_checkpoint, read_training
 from engine.train.dataset import ClipDataset, HideAndSeek
 from engine.train.forward import ClipTensors, clip_loss
@@ -20,7 +21,6 @@ from engine.train.objective import segmentation_loss
 from engine.train.options import DataSpec, TrainOptions
 from engine.train.procedural import ProceduralClips
 from engine.train.trainer import resume_options, train
-from engine.weights import load_model
 from tests.train.test_sources import write_davis, write_static
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from engine.bank_config import BankConfig
 from engine.model.readout import MemoryView
+from engine.propagation.bank_config import BankConfig
 
 USAGE_CAP = 1e5
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.evaluation.metrics import MEASURES, STATISTICS, evaluate_sequence, summarise
 from engine.io import InputError, write_text_atomic
 from engine.io.images import read_file_bytes
 from engine.io.masks import decode_mask
-from engine.metrics import MEASURES, STATISTICS, evaluate_sequence, summarise
 
 PerSequence = dict[str, dict[int, dict[str, float]]]
 STAT_KEYS = [f"{measure}_{name}" for measure in MEASURES for name in STATISTICS]

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.commands.propagation_options import DEFAULTS, MATTE_FORMATS, READERS
-from engine.commands.view_options import DEFAULTS as VIEW_DEFAULTS
-from engine.commands.view_options import display_view
+from engine.choices import MATTE_FORMATS, REQUESTS, VIEW_DEFAULTS
 from engine.io import InputError
 from engine.io.images import read_file_bytes
-from engine.plan import DIRECTIONS
-from engine.precision import REQUESTS
-from engine.shot import ShotSpec
+from engine.io.view import DisplayView
+from engine.propagation.plan import DIRECTIONS
+from engine.propagation.settings import DEFAULTS, READERS
+from engine.shots.shot import ShotSpec
 
 
 @dataclass(frozen=True)
@@ -206,7 +205,7 @@ def _shot(table: Table, base: Path, shared: Mapping[str, Any], ocio_config: str)
         direction=options["direction"],
         matte_format=options["matte_format"],
         name=name,
-        view=display_view(options, ocio_config),
+        view=DisplayView.from_options(options, ocio_config),
         exr_layer=table.get("exr_layer", TEXT) or "",
     )
     return JobShot(spec, options)

@@ -1,4 +1,4 @@
-"""The feature bank's settings (see `engine.bank`), apart from the bank itself so that the command line and
+"""The feature bank's settings (see `engine.propagation.bank`), apart from the bank itself so that the command line and
 job files take their defaults from here without loading torch."""
 
 from __future__ import annotations

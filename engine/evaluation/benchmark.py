@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine import davis
+from engine.evaluation import davis
 from engine.model.afburr import AFBURR
-from engine.propagator import Settings
-from engine.shot import PreparedShot, ShotSpec, prepare_shot, propagate_shot
+from engine.propagation.propagator import Settings
+from engine.shots.shot import PreparedShot, ShotSpec, prepare_shot, propagate_shot
 
 
 def prepare_sequences(gt_root: Path, names: Sequence[str], out: Path) -> list[PreparedShot]:

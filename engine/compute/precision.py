@@ -8,12 +8,13 @@ hardware, and an explicit `bf16` where it has no fast path computes in fp32 with
 insisted (`strict`), is an error: there is never a silent slow path. fp16 needs CUDA.
 
 Under bf16 only the network's layers run in reduced precision (autocast), in channels-last layout; the memory
-read (affinity and softmax over the bank) and the bank itself stay fp32 (see `engine.tracker`).
+read (affinity and softmax over the bank) and the bank itself stay fp32 (see `engine.propagation.tracker`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 import torch
 
 from engine.choices import PRECISIONS, REQUESTS, Precision
+
+log = logging.getLogger(__name__)
 
 # CPU feature flags (as Linux names them in /proc/cpuinfo) that mean bf16 matrix units, best first.
 _CPU_BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16", "bf16": "the Arm BF16 extension"}
@@ -100,6 +103,18 @@ def resolve_precision(requested: str, device: torch.device, strict: bool = False
     """`choose_precision` for a real device, probing its bf16 units."""
     units = bf16_units(device) if requested in ("auto", "bf16") else None
     return choose_precision(requested, device.type, units, strict)
+
+
+def choose_for_device(requested: str, strict: bool, device: torch.device) -> PrecisionChoice:
+    """`resolve_precision`, logging what was chosen and why: information, or a warning where the device has
+    no fast path for what was asked (which `--quiet` still shows). Every command that runs the network and the
+    batch runner choose this way."""
+    choice = resolve_precision(requested, device, strict)
+    if choice.fallback:
+        log.warning(choice.reason)
+    else:
+        log.info("precision %s (%s)", choice.precision, choice.reason)
+    return choice
 
 
 def autocast(device: torch.device, precision: Precision = "fp32") -> contextlib.AbstractContextManager:

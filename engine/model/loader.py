@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from engine import weights
-from engine.device import select_device, set_deterministic
+from engine.compute.device import select_device, set_deterministic
 from engine.errors import CheckpointError
+from engine.model import weights
 from engine.model.afburr import AFBURR
 
 

@@ -1,4 +1,4 @@
-"""Device and determinism choices, made explicitly and checked up front (precision: `engine.precision`).
+"""Device and determinism choices, made explicitly and checked up front (precision: `engine.compute.precision`).
 
 Nothing here falls back silently: asking for CUDA where there is none is an error, and running out of device
 memory raises `OutOfMemory` rather than moving work elsewhere.

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.davis import read_sequence
+from engine.evaluation.davis import read_sequence
+from engine.evaluation.metrics import region_similarity
 from engine.io import InputError
-from engine.metrics import region_similarity
 
 MIN_PAIRS = 3
 

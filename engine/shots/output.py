@@ -6,7 +6,7 @@
     OUT/run.json                         how the last finished run computed: engine, network, device, precision
 
 Every file is written atomically, so a killed job leaves each frame either complete or absent, and a rerun of
-the same run (`engine.manifest` says when it is one) that skips frames whose files all exist (`skip_existing`)
+the same run (`engine.shots.manifest` says when it is one) that skips frames whose files all exist (`skip_existing`)
 resumes where it stopped with the same bytes.
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.choices import MatteDepth
 from engine.io import (
     ConfidenceRow,
     ensure_output_folder,
@@ -26,8 +27,8 @@ from engine.io import (
     write_matte,
     write_text_atomic,
 )
-from engine.io.mattes import MATTE_SUFFIXES, MatteDepth
-from engine.propagator import FrameResult
+from engine.io.mattes import MATTE_SUFFIXES
+from engine.propagation.propagator import FrameResult
 
 # What `engine.io.atomic.temp_name` makes: ".<stem>.<8 hex digits>.tmp<suffix>".
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")

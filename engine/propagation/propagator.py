@@ -22,14 +22,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from engine.bank import BankConfig, FeatureBank
-from engine.confidence import distance_discount, is_lost, object_confidence
-from engine.contours import Outline, trace_outline
+from engine.compute.precision import Precision
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
-from engine.plan import Direction, Segment, plan
-from engine.precision import Precision
-from engine.tracker import Tracker
+from engine.propagation.bank import BankConfig, FeatureBank
+from engine.propagation.confidence import distance_discount, is_lost, object_confidence
+from engine.propagation.contours import Outline, trace_outline
+from engine.propagation.plan import Direction, Segment, plan
+from engine.propagation.tracker import Tracker
 
 Source = Literal["forward", "backward", "keyframe"]
 

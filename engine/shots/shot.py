@@ -3,7 +3,7 @@
 `prepare_shot` opens the frames, reads the keyframe masks and creates the output folder before any model
 is loaded, so a bad path fails in a second with one clear line instead of after the weights are read.
 `propagate_shot` then runs the propagator and writes each frame as soon as it is ready. The folder's
-`manifest.json` (`engine.manifest`) is marked started before the first frame and complete after the last file,
+`manifest.json` (`engine.shots.manifest`) is marked started before the first frame and complete after the last file,
 so a folder says whether it holds one whole run.
 """
 
@@ -19,15 +19,15 @@ from typing import Any, Literal
 import numpy as np
 
 import engine
-from engine import manifest
 from engine.choices import MATTE_FORMATS
 from engine.io import FrameSequence, InputError, open_frames, read_mask
 from engine.io.view import STANDARD, DisplayView
 from engine.model.afburr import AFBURR
-from engine.plan import Direction
 from engine.progress import Progress
-from engine.propagator import Propagator, Settings, effective_max_size, effective_memory_every
-from engine.shot_output import ShotOutput
+from engine.propagation.plan import Direction
+from engine.propagation.propagator import Propagator, Settings, effective_max_size, effective_memory_every
+from engine.shots import manifest
+from engine.shots.output import ShotOutput
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class PreparedShot:
     output: ShotOutput
     first: int
     last: int
-    identity: dict[str, Any]  # what makes a run of this shot the same run (`engine.manifest.identity`)
+    identity: dict[str, Any]  # what makes a run of this shot the same run (`engine.shots.manifest.identity`)
     verdict: manifest.Verdict  # what the output folder held: finished, resumable, or to start afresh
 
 
@@ -208,7 +208,7 @@ def run_record(model: AFBURR, settings: Settings) -> dict[str, Any]:
 
 def frames_reached(shot: PreparedShot) -> list[int]:
     """The frame indices the shot writes: what its keyframes and direction reach within `first..last`."""
-    from engine.plan import plan
+    from engine.propagation.plan import plan
 
     segments = plan(list(shot.keyframes), shot.first, shot.last, shot.spec.direction)
     computed = {i for s in segments for i in s.outputs}

@@ -17,7 +17,7 @@ import torch
 
 from engine.errors import CheckpointError
 from engine.model.afburr import AFBURR
-from engine.weights import (
+from engine.model.weights import (
     check_file_fits,
     model_config_of,
     read_checkpoint,

@@ -24,19 +24,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from engine.batch.job import Job, JobShot
-from engine.commands import precision_option
-from engine.commands.propagation_options import settings_from
-from engine.device import select_device
+from engine.compute.device import select_device
+from engine.compute.precision import Precision, choose_for_device
 from engine.exit_codes import OK
 from engine.io import InputError
-from engine.loader import load_network
-from engine.manifest import Verdict
 from engine.model.afburr import AFBURR
-from engine.precision import Precision
-from engine.shot import Existing, PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
-from engine.stop_request import StopRequest
-from engine.weights import resolve_checkpoint
+from engine.model.loader import load_network
+from engine.model.weights import resolve_checkpoint
+from engine.propagation.settings import settings_from
+from engine.shots.job_file import Job, JobShot
+from engine.shots.manifest import Verdict
+from engine.shots.shot import Existing, PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
+from engine.shots.stop_request import StopRequest
 
 log = logging.getLogger("engine.batch")
 
@@ -101,7 +100,7 @@ def _precisions(job: Job, plans: Sequence[ShotPlan]) -> dict[str, Precision]:
     for plan in plans:
         request = (plan.shot.options["precision"], plan.shot.options["strict_precision"])
         if request not in chosen:
-            chosen[request] = precision_option.choose(*request, device).precision
+            chosen[request] = choose_for_device(*request, device).precision
         precisions[plan.shot.spec.name] = chosen[request]
     return precisions
 

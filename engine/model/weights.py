@@ -36,7 +36,7 @@ ENV_VAR = "MASKPROP_CHECKPOINT"
 CONFIG_KEY = "checkpoint"
 HUGGING_FACE_REPO = "xmlyqing00/AFB-URR"
 # The network the engine ships with (docs/model.md), used when no checkpoint is given or configured.
-DEFAULT_NETWORK = Path(__file__).with_name("networks") / "maskprop-lite0.pth"
+DEFAULT_NETWORK = Path(__file__).parents[1] / "networks" / "maskprop-lite0.pth"  # engine/networks/
 REINSTALL = "reinstall maskprop (pip install --force-reinstall maskprop; in a clone, git checkout engine/networks)"
 PUBLISHED_FILES = {
     "DAVIS 2017 (update rate 0.1)": "NeurIPS20_level1_DAVIS17.pth",

@@ -2,7 +2,7 @@
 
 Frame 0's mask initialises the bank; every later frame is read and decoded, then (except the last, whose
 memory nobody would read) memorised with its own soft masks. This is how the reference produced its golden
-outputs, so the parity test runs it; the benchmark times its stages. Both go through `engine.tracker`, the
+outputs, so the parity test runs it; the benchmark times its stages. Both go through `engine.propagation.tracker`, the
 same code the shot propagator runs.
 """
 
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.bank import FeatureBank
+from engine.compute.precision import Precision
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
-from engine.precision import Precision
-from engine.tracker import STAGES, Timer, Tracker, untimed
+from engine.propagation.bank import FeatureBank
+from engine.propagation.tracker import STAGES, Timer, Tracker, untimed
 
 __all__ = ["STAGES", "StepOutput", "run_reference_loop"]
 

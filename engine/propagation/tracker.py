@@ -6,7 +6,7 @@ masks, as the reference does after every frame but the last. Frames and masks ar
 resolution; the tracker pads them to the network stride and crops the outputs back.
 
 This is the only implementation of the reference's loop: the propagator, the parity test and the benchmark
-all run it (the last two through `engine.model.reference_loop`).
+all run it (the last two through `engine.propagation.reference_loop`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
-from engine.bank import FeatureBank
-from engine.device import out_of_memory_as_error
+from engine.compute.device import out_of_memory_as_error
+from engine.compute.precision import Precision, autocast, lay_out_weights, memory_format
 from engine.model.afburr import AFBURR
 from engine.model.padding import Padding
 from engine.model.readout import ReadOptions
-from engine.precision import Precision, autocast, lay_out_weights, memory_format
+from engine.propagation.bank import FeatureBank
 
 Timer = Callable[[str], contextlib.AbstractContextManager]
 STAGES = ("query", "read", "decode", "memorize", "bank_update")
