@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import bpy
 
 from . import colour, engine_status, local_engine, preferences, propagate, targets
-from .session import Engine, Progress, RunFailed
+from .session import Engine, RunFailed, RunProgress
 
 TIMER_STEP = 0.1  # seconds between polls: often enough for a smooth progress bar, cheap when idle
 
@@ -24,12 +24,12 @@ TIMER_STEP = 0.1  # seconds between polls: often enough for a smooth progress ba
 class ActiveRun:
     """The run in progress as the panel shows it and Cancel stops it: first the local engine starting, then the job."""
 
-    job: propagate.Job | None = None
+    job: propagate.StartedRun | None = None
     stopping: bool = False  # Cancel was pressed before the job started
 
     @property
-    def progress(self) -> Progress:
-        return self.job.progress if self.job is not None else Progress(0, 0, "running", "Starting the local engine")
+    def progress(self) -> RunProgress:
+        return self.job.progress if self.job is not None else RunProgress(0, 0, "running", "Starting the local engine")
 
     def cancel(self) -> None:
         """Ask the engine to stop between frames, or give up waiting for the local engine (which goes on starting)."""
@@ -291,7 +291,7 @@ class MASKPROP_OT_propagate(_ReachesEngine, bpy.types.Operator):
             context.window_manager.progress_end()
         _redraw_panels(context)
 
-    def _report(self, progress: propagate.Progress) -> set[str]:
+    def _report(self, progress: propagate.RunProgress) -> set[str]:
         if progress.status == "done":
             self.report({"INFO"}, progress.message)
             return {"FINISHED"}

@@ -27,7 +27,7 @@ import numpy as np
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import colour, mask_data, mask_layers, names, raster, result_cache, results_import
-from .session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
+from .session import Engine, FrameFiles, FrameStream, PropagationRun, RunFailed, RunProgress, RunSettings, Shot
 
 CACHE_DIR = "maskprop_cache"  # next to the .blend file, or in the temporary folder for an unsaved file
 RESULT_MASK_SUFFIX = " propagated"  # the result Mask of "Shot" is "Shot propagated"
@@ -334,15 +334,15 @@ class ResultSink:
 
 
 @dataclass
-class Job:
+class StartedRun:
     """A started run and where its results go; the modal operator keeps one between timer ticks."""
 
     run: PropagationRun
     sink: ResultSink
     streamed: bool = False  # whether Blender sends the frames' pixels (else the engine reads the files)
-    progress: Progress = field(default_factory=lambda: Progress(0, 0, "running", "Waiting for the engine"))
+    progress: RunProgress = field(default_factory=lambda: RunProgress(0, 0, "running", "Waiting for the engine"))
     # What to start instead if the engine refuses to read the frames' files (`start_run`'s automatic mode).
-    streamed_instead: Callable[[], Job] | None = None
+    streamed_instead: Callable[[], StartedRun] | None = None
 
 
 UNREADABLE = ("forbidden", "not_found")  # the engine's answers to files outside its roots or not on its disk
@@ -355,7 +355,7 @@ def start_run(
     engine: Engine,
     stream: bool | None,
     wait: bool = True,
-) -> Job:
+) -> StartedRun:
     """Start propagating `mask` at the current frame over the panel's range; raises ValueError or RunFailed.
 
     `stream` None sends the frames as paths when the engine can read them and streams their pixels when it
@@ -367,7 +367,7 @@ def start_run(
     `step` reports "connecting" meanwhile, and a failure to open (RunFailed) comes as a failed `step` instead.
     """
 
-    def start(streamed: bool) -> Job:
+    def start(streamed: bool) -> StartedRun:
         return _start(scene, clip, mask, engine, streamed, wait)
 
     if stream is not None:
@@ -385,7 +385,7 @@ def start_run(
 
 def _start(
     scene: bpy.types.Scene, clip: bpy.types.MovieClip, mask: bpy.types.Mask, engine: Engine, stream: bool, wait: bool
-) -> Job:
+) -> StartedRun:
     settings = scene.maskprop
     shot = shot_from_clip(clip, stream, settings.exr_layer.strip())
     keyframe = scene.frame_current
@@ -410,20 +410,20 @@ def _start(
     result_cache.discard_staged(folder)  # what a crashed run may have left
     sink = ResultSink(folder, scene, mask, clip.frame_start, (shot.width, shot.height))
     max_size = None if settings.use_network_size else settings.max_size
-    options = Settings(first, last, settings.direction, settings.reader, max_size, contours=True)
+    options = RunSettings(first, last, settings.direction, settings.reader, max_size, contours=True)
     run = PropagationRun(engine, shot, {key_index: labels}, options, sink)
     if wait:
         run.start()
     else:
         run.begin()
-    return Job(run, sink, streamed=stream, progress=run.poll())
+    return StartedRun(run, sink, streamed=stream, progress=run.poll())
 
 
 def _clip_end(clip: bpy.types.MovieClip) -> int:
     return clip.frame_start + clip.frame_duration - 1
 
 
-def step(job: Job) -> Progress:
+def step(job: StartedRun) -> RunProgress:
     """One timer tick: store what arrived; once the run is done, close it and import its results.
 
     A cancelled or failed run is closed and its mattes dropped without importing, so neither the scene nor

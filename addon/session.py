@@ -81,7 +81,7 @@ class Shot:
 
 
 @dataclass(frozen=True)
-class Settings:
+class RunSettings:
     """What to propagate and how: the inclusive frame range, the direction, and the network's options."""
 
     first: int
@@ -94,7 +94,7 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class Progress:
+class RunProgress:
     """What the UI shows: results delivered of those promised (0 until the engine says), and a status line."""
 
     done: int
@@ -115,7 +115,7 @@ class PropagationRun:
         engine: Engine,
         shot: Shot,
         keyframes: Mapping[int, np.ndarray],
-        settings: Settings,
+        settings: RunSettings,
         on_result: ResultSink,
     ) -> None:
         self.engine = engine
@@ -127,7 +127,7 @@ class PropagationRun:
         self._session = ""
         self._job: Any = None  # protocol.stream.PropagateJob once started
         self._engine_gone = False  # then closing the session would only wait for nothing
-        self._progress = Progress(0, 0, "idle", "Not started")
+        self._progress = RunProgress(0, 0, "idle", "Not started")
         self._opener: threading.Thread | None = None  # opens the run in `begin()`; owns the connection until done
         self._stop = threading.Event()  # cancel or close while opening
         self._handover = threading.Lock()  # the worker hands the open run over, or close() stops it: never both
@@ -143,7 +143,7 @@ class PropagationRun:
 
         If opening fails, `poll()` reports the run failed and `failure` says why; nothing is left open.
         """
-        self._progress = Progress(0, 0, "connecting", f"Connecting to the engine at {self.engine.address}")
+        self._progress = RunProgress(0, 0, "connecting", f"Connecting to the engine at {self.engine.address}")
         self._opener = threading.Thread(target=self._open, name="maskprop-open-run", daemon=True)
         self._opener.start()
 
@@ -155,7 +155,7 @@ class PropagationRun:
         if self.failure is not None:
             raise self.failure
 
-    def poll(self) -> Progress:
+    def poll(self) -> RunProgress:
         """Hand every result that has arrived to `on_result` and report progress; never blocks, never raises."""
         if self._opener is not None:
             if self._opener.is_alive():
@@ -179,7 +179,7 @@ class PropagationRun:
         if self._job.done:
             return self._end_with_summary(self._job.summary)
         total = self._job.expected_frames or 0
-        self._progress = Progress(self._job.taken, total, "running", f"Propagating: {self._job.taken} of {total}")
+        self._progress = RunProgress(self._job.taken, total, "running", f"Propagating: {self._job.taken} of {total}")
         return self._progress
 
     def cancel(self) -> None:
@@ -196,7 +196,7 @@ class PropagationRun:
         with self._handover:
             if self._opener is not None and self._opener.is_alive() and self._job is None:
                 self._stop.set()
-                self._progress = Progress(0, 0, "cancelled", "Stopped while connecting")
+                self._progress = RunProgress(0, 0, "cancelled", "Stopped while connecting")
                 return
         client, self._client = self._client, None
         if client is None:
@@ -239,7 +239,7 @@ class PropagationRun:
         with self._handover:
             if not self._stop.is_set():
                 self._client, self._session, self._job = client, session, job
-                self._progress = Progress(0, 0, "running", "Waiting for the engine")
+                self._progress = RunProgress(0, 0, "running", "Waiting for the engine")
                 return
         job.cancel()
         _close_quietly(client, session)
@@ -255,7 +255,7 @@ class PropagationRun:
                 if error.code != "busy":
                     raise
                 wait = _retry_after(error.details)
-                self._progress = Progress(
+                self._progress = RunProgress(
                     0, 0, "connecting", f"The engine is busy ({error.message}); asking again in {wait:g} s"
                 )
                 if self._stop.wait(wait):
@@ -324,7 +324,7 @@ class PropagationRun:
             return False
         return True
 
-    def _end_with_summary(self, summary: Any) -> Progress:
+    def _end_with_summary(self, summary: Any) -> RunProgress:
         done = self._job.taken
         if summary.status == "done":
             return self._end("done", f"Propagated {done} frames in {summary.elapsed_s:.1f} s")
@@ -333,10 +333,10 @@ class PropagationRun:
         reason = summary.error.message if summary.error is not None else "no reason given"
         return self._end("failed", f"The engine failed after {done} frames: {reason}")
 
-    def _end(self, status: Status, message: str) -> Progress:
+    def _end(self, status: Status, message: str) -> RunProgress:
         done = 0 if self._job is None else self._job.taken
         total = 0 if self._job is None else self._job.expected_frames or 0
-        self._progress = Progress(done, total, status, message)
+        self._progress = RunProgress(done, total, status, message)
         return self._progress
 
     def _explain(self, error: Exception, client: Any = None) -> str:

@@ -29,8 +29,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("engine.commands.info", "print the engine, protocol and library versions"),
 }
 
-EXIT_USAGE = 2
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole argument parser, every subcommand included."""

@@ -73,7 +73,7 @@ class EngineClient:
         limits: Limits = DEFAULT_LIMITS,
         client_name: str = "maskprop-client",
         client_version: str = "",
-        context: zmq.Context | None = None,
+        context: zmq.Context[Any] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
@@ -152,13 +152,16 @@ class EngineClient:
         return time.monotonic() - start
 
     def status(self, session: str = "", timeout: float | None = None) -> m.StatusReply:
-        return self.request(m.Status(), session=session, timeout=timeout)
+        reply: m.StatusReply = self.request(m.Status(), session=session, timeout=timeout)
+        return reply
 
     def open_session(self, shot: m.OpenSession, timeout: float | None = None) -> m.OpenSessionReply:
-        return self.request(shot, timeout=timeout)
+        reply: m.OpenSessionReply = self.request(shot, timeout=timeout)
+        return reply
 
     def keyframe(self, session: str, keyframe: m.Keyframe, timeout: float | None = None) -> m.KeyframeReply:
-        return self.request(keyframe, session=session, timeout=timeout)
+        reply: m.KeyframeReply = self.request(keyframe, session=session, timeout=timeout)
+        return reply
 
     def close_session(self, session: str, timeout: float | None = None) -> None:
         self.request(m.CloseSession(), session=session, timeout=timeout)
@@ -169,7 +172,7 @@ class EngineClient:
         request: m.Propagate,
         *,
         frames: FrameProvider | None = None,
-        colorspace: str = "srgb",
+        colorspace: m.Colorspace = "srgb",
     ) -> PropagateJob:
         """Start propagating and return its job at once; results arrive through `poll()`.
 
@@ -238,13 +241,14 @@ class EngineClient:
     def _flush(self) -> None:
         while self._outbox:
             try:
-                self._socket.send_multipart(self._outbox[0], flags=zmq.NOBLOCK, copy=False)
+                frames: Sequence[Any] = self._outbox[0]  # arrays are buffers to pyzmq; numpy's stubs do not say
+                self._socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return  # the engine is not reading; try again on the next poll
             self._outbox.popleft()
 
     def _receive_ready(self) -> list[Message]:
-        arrived = []
+        arrived: list[Message] = []
         while True:
             try:
                 frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
@@ -341,8 +345,8 @@ def _timeout(msg_type: str, seconds: float) -> ProtocolError:
     return ProtocolError(ErrorCode.TIMEOUT, f"no reply to {msg_type} within {seconds:.1f} s")
 
 
-def _connect(context: zmq.Context, endpoint: str, curve: CurveKeys | None, limits: Limits) -> zmq.Socket:
-    socket = context.socket(zmq.DEALER)
+def _connect(context: zmq.Context[Any], endpoint: str, curve: CurveKeys | None, limits: Limits) -> zmq.Socket[Any]:
+    socket: zmq.Socket[Any] = context.socket(zmq.DEALER)
     apply_common_options(socket, limits)
     socket.reconnect_ivl = 100
     socket.reconnect_ivl_max = 32_000

@@ -8,8 +8,9 @@ and, for requests, the reply that answers it. Field types and `Annotated` bounds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -22,6 +23,9 @@ Id = Annotated[str, Length(1, 64)]
 OptionalId = Annotated[str, Length(0, 64)]
 Name = Annotated[str, Length(1, 64)]
 Text = Annotated[str, Length(0, 1024)]
+Colorspace = Literal["srgb", "linear"]  # of a streamed frame: display pixels, or scene-linear ones
+# An error's text: as long as the longest string a request may carry, so it can quote any of them whole.
+ERROR_MESSAGE_BYTES = DEFAULT_LIMITS.max_string_bytes
 Path = Annotated[str, Length(1, DEFAULT_LIMITS.max_string_bytes)]
 ObjectId = Annotated[int, Range(1, 255)]
 FrameIndex = Annotated[int, Range(0, DEFAULT_LIMITS.max_frames - 1)]
@@ -56,13 +60,14 @@ class MessageKind:
 
 
 CATALOGUE: dict[str, MessageKind] = {}
+BodyType = TypeVar("BodyType", bound=type)
 
 
-def message(msg_type: str, sender: Sender, reply: str | None = None):
+def message(msg_type: str, sender: Sender, reply: str | None = None) -> Callable[[BodyType], BodyType]:
     """Register a body dataclass as the message `msg_type`."""
 
-    def register(cls: type) -> type:
-        cls.msg_type = msg_type
+    def register(cls: BodyType) -> BodyType:
+        cls.msg_type = msg_type  # type: ignore[attr-defined]  # the one attribute every body class gets here
         CATALOGUE[msg_type] = MessageKind(msg_type, cls, sender, reply)
         return cls
 
@@ -365,7 +370,7 @@ class FrameRequest:
 class Frame:
     index: FrameIndex
     pixels: Annotated[np.ndarray, FRAME]
-    colorspace: Literal["srgb", "linear"] = "srgb"
+    colorspace: Colorspace = "srgb"
 
 
 @message("result", "engine")
@@ -422,7 +427,7 @@ class CancelReply:
 @dataclass(frozen=True)
 class Error:
     code: Annotated[str, Length(1, 64)]
-    message: Annotated[str, Length(0, 4096)]
+    message: Annotated[str, Length(0, ERROR_MESSAGE_BYTES)]
     retryable: bool = False
     details: Annotated[dict[str, Any], Length(0, 64)] = field(default_factory=dict)
 

@@ -196,7 +196,7 @@ def _check_map(data: Any, path: str, constraints: tuple[Any, ...]) -> dict[str, 
     return data
 
 
-def _check_scalar(kind: type, data: Any, path: str, constraints: tuple[Any, ...]) -> Any:
+def _check_scalar(kind: type[Any], data: Any, path: str, constraints: tuple[Any, ...]) -> Any:
     if kind is float and type(data) is int:
         data = float(data)
     if type(data) is not kind:

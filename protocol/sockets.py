@@ -7,6 +7,8 @@ TCP peer is noticed, and no lingering of unsent messages on close.
 
 from __future__ import annotations
 
+from typing import Any
+
 import zmq
 
 from protocol.limits import Limits
@@ -16,7 +18,7 @@ HEARTBEAT_INTERVAL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000
 
 
-def apply_common_options(socket: zmq.Socket, limits: Limits) -> None:
+def apply_common_options(socket: zmq.Socket[Any], limits: Limits) -> None:
     socket.linger = 0
     socket.maxmsgsize = limits.max_message_bytes
     socket.sndhwm = HIGH_WATER_MARK

@@ -45,7 +45,7 @@ class PropagateJob:
         client: Connection,
         request: Message,
         frames: FrameProvider | None,
-        colorspace: str,
+        colorspace: m.Colorspace,
         reply_deadline: float,
     ) -> None:
         self.client = client

@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgpack
@@ -68,10 +68,6 @@ def make(body: Any, *, session: str = "", parent: str = "") -> Message:
 def reply(request: Message, body: Any) -> Message:
     """The answer to `request`: same session, parent set to the request's msg_id."""
     return make(body, session=request.header.session, parent=request.header.msg_id)
-
-
-def with_session(message: Message, session: str) -> Message:
-    return Message(replace(message.header, session=session), message.body)
 
 
 def encode(message: Message) -> list[bytes | np.ndarray]:
@@ -155,7 +151,8 @@ def _decode_body(header: Header, view: memoryview, buffer_views: list[memoryview
 
 
 def _pack(data: Any) -> bytes:
-    return msgpack.packb(data, use_bin_type=True)
+    packed: bytes = msgpack.packb(data, use_bin_type=True)
+    return packed
 
 
 def _unpack(view: memoryview, limits: Limits, what: str) -> Any:

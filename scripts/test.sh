@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+.venv/bin/mypy
+.venv/bin/python -m pytest --durations=15 "$@"
 if [ "$#" -eq 0 ]; then
   bash scripts/test-blender.sh 5.3 tests
   bash scripts/test-blender.sh 5.2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -14,6 +14,7 @@ import torch
 from engine.io import open_frames, read_mask, write_label_map
 from engine.model import AFBURR
 from engine.model.parity_weights import load_parity_weights
+from engine.server.launch import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +43,27 @@ def one_thread_env(engine_env) -> dict[str, str]:
     two of them can make a run tens of times slower than one.
     """
     return {**engine_env, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def start_engine(parity_checkpoint, engine_env, tmp_path_factory) -> Iterator[Callable[..., ServerProcess]]:
+    """`start_engine(*extra_args, env=None)`: a real server (`python -m engine serve`, parity weights, CPU) on a
+    free loopback port, in `env` (default `engine_env`); each one must stop with exit code 0 at the module's end.
+    The one way tests start an engine."""
+    started: list[ServerProcess] = []
+
+    def start(*extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+        args = ["--bind", "tcp://127.0.0.1:0", "--checkpoint", str(parity_checkpoint), "--device", "cpu", *extra]
+        log_path = tmp_path_factory.mktemp("engine-log") / "stderr.log"
+        engine = ServerProcess(args, engine_env if env is None else env, log_path)
+        started.append(engine)
+        return engine
+
+    yield start
+    for engine in started:
+        was_alive = engine.alive
+        code = engine.stop()
+        assert not was_alive or code == 0, f"the engine stopped with exit code {code}\n{engine.log()}"
 
 
 def _write_small_shot(folder: Path, frames: int, size: tuple[int, int] = (48, 64), seed: int = 0) -> None:

@@ -26,16 +26,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.choices import MODEL_NAMES, REQUESTS
-from engine.cli import EXIT_USAGE
 from engine.errors import EngineError, OutOfMemory
-from engine.exit_codes import CHECK_FAILED
+from engine.exit_codes import BAD_INPUT, CHECK_FAILED, OUT_OF_MEMORY
 from engine.propagation.bank_config import BankConfig
 from engine.propagation.settings import READERS
 
 log = logging.getLogger("engine.bench")
 T = TypeVar("T")
 
-EXIT_OUT_OF_MEMORY = 33  # the farm convention: retry on a bigger GPU or at a lower resolution
 
 LONG_RUN_DEFAULTS = {"size": (256, 144), "frames": 2000, "budget": 2_500, "sample_every": 100}
 CLIP_DEFAULTS = {"size": (854, 480), "frames": 12, "budget": BankConfig.budget, "sample_every": 0}
@@ -247,10 +245,10 @@ def _write_report(
         report = measure()
     except OutOfMemory as exc:
         print(f"bench {name}: {exc}", file=sys.stderr)
-        return EXIT_OUT_OF_MEMORY
+        return OUT_OF_MEMORY
     except (ValueError, EngineError) as exc:  # a device, precision or checkpoint this machine cannot use
         print(f"bench {name}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return BAD_INPUT
     print(format_report(report))
     from engine.io.atomic import write_text_atomic  # engine.io loads numpy and OpenCV, which --help must not
 

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine.cli import EXIT_USAGE
+from engine.exit_codes import BAD_INPUT
 from engine.user_config import keys_dir
 
 PUBLIC_MODE = 0o644
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     name: str = args.name
     if not name or name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name):
         print(f"error: --name {name!r} must be a plain file name", file=sys.stderr)
-        return EXIT_USAGE
+        return BAD_INPUT
     folder: Path = args.dir
     public, secret = folder / f"{name}.key", folder / f"{name}.key_secret"
     existing = [str(path) for path in (public, secret) if os.path.lexists(path)]
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         return _refuse_to_overwrite([str(error.filename)])
     except OSError as error:
         print(f"error: cannot write keys into {folder}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return BAD_INPUT
     _print_next_steps(public, secret)
     return 0
 
@@ -124,4 +124,4 @@ def _print_next_steps(public: Path, secret: Path) -> None:
 
 def _refuse_to_overwrite(paths: list[str]) -> int:
     print(f"error: refusing to overwrite {', '.join(paths)}; choose another --name or folder", file=sys.stderr)
-    return EXIT_USAGE
+    return BAD_INPUT

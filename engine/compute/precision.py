@@ -18,12 +18,14 @@ import logging
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from engine.choices import PRECISIONS, REQUESTS, Precision
 
 log = logging.getLogger(__name__)
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 # CPU feature flags (as Linux names them in /proc/cpuinfo) that mean bf16 matrix units, best first.
 _CPU_BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16", "bf16": "the Arm BF16 extension"}
@@ -117,7 +119,7 @@ def choose_for_device(requested: str, strict: bool, device: torch.device) -> Pre
     return choice
 
 
-def autocast(device: torch.device, precision: Precision = "fp32") -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, precision: Precision = "fp32") -> contextlib.AbstractContextManager[None]:
     """Mixed precision for the network's layers; nothing at fp32. Computes what is asked on any device that
     can: deciding whether it is worth it is `resolve_precision`'s job."""
     if precision not in PRECISIONS:
@@ -129,7 +131,7 @@ def autocast(device: torch.device, precision: Precision = "fp32") -> contextlib.
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
+def full_precision(device: torch.device) -> contextlib.AbstractContextManager[None]:
     """Leave any autocast region: for computations that must stay fp32 inside a reduced-precision stage."""
     return torch.autocast(device.type, enabled=False)
 
@@ -142,7 +144,7 @@ def memory_format(precision: Precision, reference_layout: bool = True) -> torch.
     return torch.contiguous_format if precision == "fp32" and reference_layout else torch.channels_last
 
 
-def lay_out_weights(model: torch.nn.Module, layout: torch.memory_format) -> torch.nn.Module:
+def lay_out_weights(model: ModuleT, layout: torch.memory_format) -> ModuleT:
     """Put the convolution weights in `layout` (see `memory_format`), in place: with the inputs alone in
     channels-last, every bf16 convolution reorders its weights on every call (on an AMX CPU the whole network
     ran 0.80x fp32's time that way, and 0.40x with the weights laid out too). Converting back keeps the values,

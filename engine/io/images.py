@@ -20,7 +20,6 @@ image) is always an `InputError` naming the file, never a `None` passed on. Only
 
 from __future__ import annotations
 
-import functools
 import os
 
 import cv2
@@ -96,15 +95,6 @@ def encode_image(suffix: str, image: np.ndarray, params: tuple[int, ...] = ()) -
     if not ok:
         raise RuntimeError(f"OpenCV could not encode a {image.dtype} {image.shape} image as {suffix}")
     return buffer.tobytes()
-
-
-@functools.cache
-def exr_supported() -> bool:
-    """Whether this process's OpenCV reads and writes OpenEXR (see `engine.io` for the switch)."""
-    try:
-        return bool(cv2.imencode(".exr", np.zeros((1, 1), np.float32))[0])
-    except cv2.error:
-        return False
 
 
 def _bytes_to_uint8(image: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:

@@ -145,7 +145,7 @@ class FeatureBank:
         merge = best_corr > self.config.merge_threshold
         targets = best_entry[merge]
         if targets.numel():
-            entries, slot = targets.unique(return_inverse=True)
+            entries, slot = torch.unique(targets, return_inverse=True)
             # The value of a feature merges into the entry its key matched.
             obj.keys[:, entries] = self._blend(obj.keys[:, entries], normed_keys[:, merge], slot)
             obj.values[:, entries] = self._blend(obj.values[:, entries], F.normalize(values, dim=0)[:, merge], slot)
@@ -157,7 +157,8 @@ class FeatureBank:
             1, slot.unsqueeze(0).expand_as(normed_new), normed_new, reduce="mean", include_self=False
         )
         rate = self.config.update_rate
-        return entries.norm(p=2, dim=0) * ((1 - rate) * F.normalize(entries, dim=0) + rate * mean_new)
+        norms: torch.Tensor = entries.norm(p=2, dim=0)
+        return norms * ((1 - rate) * F.normalize(entries, dim=0) + rate * mean_new)
 
     def _evict(self, obj: _ObjectMemory, request_n: int, step: int) -> int:
         """LFU eviction until `request_n` new entries fit; returns how many entries were evicted.

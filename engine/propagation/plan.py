@@ -47,17 +47,17 @@ def plan(keyframes: Sequence[int], first: int, last: int, direction: Direction) 
         stop = last if after is None else min(last, after - 1)
         if start > stop:
             continue
-        use_forward = forward and before is not None
-        use_backward = backward and after is not None
-        if not (use_forward or use_backward):
+        forward_from = before if forward else None
+        backward_from = after if backward else None
+        if forward_from is None and backward_from is None:
             continue  # e.g. frames before the first keyframe when propagating forward only
         segments.append(
             Segment(
                 outputs=tuple(range(start, stop + 1)),
-                forward_from=before if use_forward else None,
-                forward_frames=tuple(range(before + 1, stop + 1)) if use_forward else (),
-                backward_from=after if use_backward else None,
-                backward_frames=tuple(range(after - 1, start - 1, -1)) if use_backward else (),
+                forward_from=forward_from,
+                forward_frames=() if forward_from is None else tuple(range(forward_from + 1, stop + 1)),
+                backward_from=backward_from,
+                backward_frames=() if backward_from is None else tuple(range(backward_from - 1, start - 1, -1)),
             )
         )
     return segments

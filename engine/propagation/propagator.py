@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from engine.compute.precision import Precision
+from engine.choices import Precision
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
-from engine.propagation.bank import BankConfig, FeatureBank
+from engine.propagation.bank import FeatureBank
+from engine.propagation.bank_config import BankConfig
 from engine.propagation.confidence import distance_discount, is_lost, object_confidence
 from engine.propagation.contours import Outline, trace_outline
 from engine.propagation.plan import Direction, Segment, plan
@@ -142,6 +143,7 @@ class Propagator:
         if segment.backward_from is None or segment.forward_from is None:
             source: Source = "forward" if segment.forward_from is not None else "backward"
             start = segment.forward_from if source == "forward" else segment.backward_from
+            assert start is not None  # plan() leaves out segments with a keyframe on neither side
             order = segment.forward_frames if source == "forward" else segment.backward_frames
             for index, computed in self._pass(start, order, keyframes):
                 yield [self._result(index, computed, source, keyframes)] if index in wanted else []
@@ -212,7 +214,7 @@ class Propagator:
             objects.append(ObjectState(object_id, float(computed.confidence[k]), lost, area))
         return self._finish(index, source, mattes, labels, uncertainty.numpy(), objects)
 
-    def _keyframe_result(self, index: int, keyframes: Mapping[int, np.ndarray]) -> list[FrameResult]:
+    def _keyframe_result(self, index: int, keyframes: Mapping[int, np.ndarray]) -> FrameResult:
         labels = keyframes[index].astype(np.uint8)
         mattes = np.stack([labels == i for i in self.object_ids]).astype(np.float32)
         objects = [ObjectState(i, 1.0, False, int(np.count_nonzero(labels == i))) for i in self.object_ids]

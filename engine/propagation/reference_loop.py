@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.compute.precision import Precision
+from engine.choices import Precision
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
 from engine.propagation.bank import FeatureBank

@@ -14,10 +14,11 @@ from engine.choices import DEFAULT_PRECISION, Precision
 from engine.propagation.bank_config import BankConfig
 
 if TYPE_CHECKING:
+    from engine.model.readout import ReaderKind
     from engine.propagation.propagator import Settings
 
 # The names users see (CLI, protocol, job files) for the memory readers the model implements.
-READERS = {"global": "global", "kernel": "kmn", "spatial": "skn"}
+READERS: dict[str, ReaderKind] = {"global": "global", "kernel": "kmn", "spatial": "skn"}
 DEFAULTS: dict[str, Any] = {
     "direction": "both",
     "reader": "global",

@@ -18,14 +18,15 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
+from engine.choices import Precision
 from engine.compute.device import out_of_memory_as_error
-from engine.compute.precision import Precision, autocast, lay_out_weights, memory_format
+from engine.compute.precision import autocast, lay_out_weights, memory_format
 from engine.model.afburr import AFBURR
 from engine.model.padding import Padding
 from engine.model.readout import ReadOptions
 from engine.propagation.bank import FeatureBank
 
-Timer = Callable[[str], contextlib.AbstractContextManager]
+Timer = Callable[[str], contextlib.AbstractContextManager[None]]
 STAGES = ("query", "read", "decode", "memorize", "bank_update")
 
 
@@ -36,7 +37,7 @@ class Step(NamedTuple):
     padded_uncertainty: torch.Tensor  # (1, Hp/2, Wp/2) as the decoder made it, before cropping
 
 
-def untimed(stage: str) -> contextlib.AbstractContextManager:
+def untimed(stage: str) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
@@ -111,8 +112,14 @@ class Tracker:
 
     def _memorize(self, padded_frame: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.device, self.precision), self._stage("memorize"):
-            keys, values = self.model.encode_memory(padded_frame, self._padding.pad(masks))
+            keys, values = self.model.encode_memory(padded_frame, self._started_padding.pad(masks))
         return keys.float(), values.float()
+
+    @property
+    def _started_padding(self) -> Padding:
+        if self._padding is None:
+            raise RuntimeError("start() the tracker with a keyframe first")
+        return self._padding
 
     @contextlib.contextmanager
     def _stage(self, name: str) -> Iterator[None]:
@@ -120,11 +127,11 @@ class Tracker:
             yield
 
     def _pad_frame(self, frame: torch.Tensor) -> torch.Tensor:
-        padded = self._padding.pad(frame.to(self.device, torch.float32).unsqueeze(0))
+        padded = self._started_padding.pad(frame.to(self.device, torch.float32).unsqueeze(0))
         return padded.contiguous(memory_format=self.layout)
 
     def _full_size(self, half: torch.Tensor) -> torch.Tensor:
         """The URR map comes at half the padded size: bring it to the padded size, then crop the padding."""
         padded_size = tuple(2 * n for n in half.shape[-2:])
         full = F.interpolate(half.unsqueeze(0), size=padded_size, mode="bilinear", align_corners=False)[0, 0]
-        return self._padding.crop(full)
+        return self._started_padding.crop(full)

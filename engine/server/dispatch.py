@@ -21,7 +21,7 @@ from engine.propagation.propagator import Settings
 from engine.propagation.settings import READERS
 from engine.server.config import EngineFacts, ServerConfig
 from engine.server.errors import from_protocol_error
-from engine.server.jobs import Job
+from engine.server.jobs import ServerJob
 from engine.server.keyframes import keyframe_labels
 from engine.server.labels import present_objects
 from engine.server.logs import event
@@ -247,7 +247,7 @@ class Dispatcher:
         if isinstance(frames, StreamedFrames):
             reserved += frames.window * session.plate[0] * session.plate[1] * 3
         self.budget.reserve(reserved, "this propagate")
-        job = Job(message, client, session, frames, session.keyframes, settings, promised, reserved)
+        job = ServerJob(message, client, session, frames, session.keyframes, settings, promised, reserved)
         self._reply(client, message, m.PropagateReply(frames=promised))
         self.streams.start(job)
 
@@ -285,7 +285,7 @@ class Dispatcher:
         if job is not None:
             self.streams.ack(job, message.body.received)
 
-    def _stream_job(self, message: Message) -> Job | None:
+    def _stream_job(self, message: Message) -> ServerJob | None:
         """The running propagate a frame or ack belongs to; None for one that has ended (they race)."""
         job = self.sessions.get(message.header.session).job
         return job if job is not None and job.msg_id == message.header.parent else None

@@ -10,14 +10,12 @@ from __future__ import annotations
 from protocol import messages as m
 from protocol.errors import RETRYABLE, ErrorCode, ProtocolError
 
-MESSAGE_BYTES = 4096  # Error.message's upper bound
-
 
 def error_body(code: ErrorCode, message: str, *, retryable: bool | None = None, details: dict | None = None) -> m.Error:
     """An `error` body; `retryable` defaults to whether the code is transient."""
     return m.Error(
         code=code.value,
-        message=clip(message, MESSAGE_BYTES),
+        message=clip(message, m.ERROR_MESSAGE_BYTES),
         retryable=code in RETRYABLE if retryable is None else retryable,
         details=dict(details or {}),
     )

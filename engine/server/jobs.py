@@ -30,7 +30,7 @@ class JobOwner(Protocol):
     declared here so that the part does not import its owner."""
 
     id: str
-    job: Job | None
+    job: ServerJob | None
     view: DisplayView
 
     @property
@@ -50,7 +50,7 @@ class Outcome:
     error: m.Error | None = None
 
 
-class Job:
+class ServerJob:
     """One propagate request of one session, from its reply to its summary."""
 
     def __init__(

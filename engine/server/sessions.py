@@ -19,7 +19,7 @@ import numpy as np
 from engine.io import FrameSequence
 from engine.io.view import STANDARD, DisplayView
 from engine.propagation.plan import affected_range
-from engine.server.jobs import Job
+from engine.server.jobs import ServerJob
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -62,7 +62,7 @@ class Session:
     owner: bytes = b""  # who opened it: the client's CurveZMQ key, else its connection; nobody else may use it
     client: bytes = b""  # the connection it was last used from, whose silence closes it
     keyframes: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> label map at plate size
-    job: Job | None = None
+    job: ServerJob | None = None
     frames_done: int = 0
     delivered: tuple[int, int] | None = None  # the lowest and highest frame that has received a result
     directions: set[str] = field(default_factory=set)  # of the propagates that delivered results

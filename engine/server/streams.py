@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from engine.server.errors import from_protocol_error
-from engine.server.jobs import Job
+from engine.server.jobs import ServerJob
 from engine.server.logs import event
 from engine.server.sessions import MemoryBudget
 from engine.server.streamed import frame_pixels
@@ -36,14 +36,14 @@ class Streams:
         self.worker = worker
         self.budget = budget
         self.send = send
-        self.jobs: dict[str, Job] = {}
+        self.jobs: dict[str, ServerJob] = {}
 
     @property
     def queued_frames(self) -> int:
         with self.worker.lock:
             return sum(job.store.stored for job in self.jobs.values() if job.store is not None)
 
-    def start(self, job: Job) -> None:
+    def start(self, job: ServerJob) -> None:
         """Run `job`; its propagate_reply has been sent."""
         with self.worker.lock:
             self.jobs[job.msg_id] = job
@@ -69,13 +69,13 @@ class Streams:
             for job in list(self.jobs.values()):
                 self._service(job)
 
-    def ack(self, job: Job, received: int) -> None:
+    def ack(self, job: ServerJob, received: int) -> None:
         with self.worker.lock:
             job.acked = min(job.sent, max(job.acked, received))
             self.worker.poke()
         self.service()
 
-    def frame(self, job: Job, message: Message) -> None:
+    def frame(self, job: ServerJob, message: Message) -> None:
         """Store a requested frame; an unrequested one is refused, an invalid one fails the propagate."""
         body: m.Frame = message.body
         with self.worker.lock:
@@ -94,7 +94,7 @@ class Streams:
                 job.store.fill(position, pixels)
                 self.worker.poke()
 
-    def cancel(self, job: Job, reason: str) -> None:
+    def cancel(self, job: ServerJob, reason: str) -> None:
         self.end(job, "cancelled", reason=reason)
 
     def client_gone(self, client: bytes) -> None:
@@ -103,7 +103,7 @@ class Streams:
             self.end(job, "cancelled", reason="client gone", notify=False)
 
     def end(
-        self, job: Job, status: str, error: m.Error | None = None, *, reason: str = "", notify: bool = True
+        self, job: ServerJob, status: str, error: m.Error | None = None, *, reason: str = "", notify: bool = True
     ) -> None:
         """End the stream: release what it holds and send its summary (unless the client is gone)."""
         with self.worker.lock:
@@ -134,7 +134,7 @@ class Streams:
             fields["code"] = error.code
         event(log, logging.INFO, "propagate ended", **fields)
 
-    def _service(self, job: Job) -> None:
+    def _service(self, job: ServerJob) -> None:
         """One job's sending (caller holds the lock)."""
         if job.ended:
             return
@@ -150,14 +150,14 @@ class Streams:
         if job.outcome is not None and not job.outbox:
             self.end(job, job.outcome.status, job.outcome.error)
 
-    def _request_frames(self, job: Job) -> bool:
+    def _request_frames(self, job: ServerJob) -> bool:
         indices = job.store.take_requests()
         for start in range(0, len(indices), MAX_INDICES):
             if not self._stream(job, m.FrameRequest(indices=indices[start : start + MAX_INDICES])):
                 return False
         return True
 
-    def _stream(self, job: Job, body: object) -> bool:
+    def _stream(self, job: ServerJob, body: object) -> bool:
         """Send one message of the job's stream; a lost connection cancels the job."""
         if self.send(job.client, make(body, session=job.session.id, parent=job.msg_id)):
             return True

@@ -27,7 +27,7 @@ from engine.io.errors import OutsideAllowedFolders
 from engine.model.afburr import AFBURR
 from engine.propagation.propagator import FrameResult
 from engine.server.errors import error_body
-from engine.server.jobs import Job, Outcome
+from engine.server.jobs import Outcome, ServerJob
 from engine.server.logs import event
 from engine.server.results import to_result
 from protocol import messages as m
@@ -42,7 +42,7 @@ class Worker:
     def __init__(self, model: AFBURR, wake: Callable[[], None]) -> None:
         self.model = model
         self.lock = threading.Condition()
-        self._jobs: deque[Job] = deque()
+        self._jobs: deque[ServerJob] = deque()
         self._retired: list[FrameSequence] = []  # file sources of closed sessions, to close between steps
         self._wake = wake  # tells the socket thread there is something to send; must not block
         self._stopping = False
@@ -59,12 +59,12 @@ class Worker:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def add(self, job: Job) -> None:
+    def add(self, job: ServerJob) -> None:
         """Queue a job (caller holds `lock`)."""
         self._jobs.append(job)
         self.poke()
 
-    def remove(self, job: Job) -> None:
+    def remove(self, job: ServerJob) -> None:
         """Forget an ended job (caller holds `lock`); a step in progress is finished and then dropped."""
         if job in self._jobs:
             self._jobs.remove(job)
@@ -100,7 +100,7 @@ class Worker:
             if job is not None:
                 self._finish_step(job, *self._step(job, queued))
 
-    def _wait_for_work(self) -> Job | None:
+    def _wait_for_work(self) -> ServerJob | None:
         """Sleep until there is a job to step, a source to close or a stop (caller holds `lock`)."""
         while not self._stopping:
             job = self._pick()
@@ -109,7 +109,7 @@ class Worker:
             self.lock.wait()
         return None
 
-    def _finish_step(self, job: Job, results: list[m.Result], outcome: Outcome | None) -> None:
+    def _finish_step(self, job: ServerJob, results: list[m.Result], outcome: Outcome | None) -> None:
         with self.lock:
             job.busy = False
             if job.ended:
@@ -122,7 +122,7 @@ class Worker:
             self._stamp_runnable()
         self._wake()
 
-    def _pick(self) -> Job | None:
+    def _pick(self) -> ServerJob | None:
         """The first runnable job in turn order, moved to the back."""
         self._stamp_runnable()
         chosen = next((job for job in self._jobs if job.runnable()), None)
@@ -138,7 +138,7 @@ class Worker:
             if job.runnable_since is None and job.runnable():
                 job.runnable_since = now
 
-    def _step(self, job: Job, queued: float) -> tuple[list[m.Result], Outcome | None]:
+    def _step(self, job: ServerJob, queued: float) -> tuple[list[m.Result], Outcome | None]:
         """One propagator step of `job`, as messages; never raises."""
         started = time.perf_counter()
         try:
@@ -160,7 +160,7 @@ class Worker:
             log.exception("propagate failed", extra={"fields": {"session": job.session.id, "job": job.msg_id}})
             return [], _failed(job, ErrorCode.INTERNAL, f"the engine failed: {type(error).__name__}: {error}")
 
-    def _messages(self, job: Job, ready: list[FrameResult], queued: float, compute: float) -> list[m.Result]:
+    def _messages(self, job: ServerJob, ready: list[FrameResult], queued: float, compute: float) -> list[m.Result]:
         """Results for the frames a step finished; time of steps without a result goes to the next one."""
         queued, compute = queued + job.carried[0], compute + job.carried[1]
         if not ready:
@@ -176,7 +176,7 @@ class Worker:
         return messages
 
 
-def _failed(job: Job, code: ErrorCode, message: str) -> Outcome:
+def _failed(job: ServerJob, code: ErrorCode, message: str) -> Outcome:
     event(log, logging.WARNING, "propagate failed", session=job.session.id, job=job.msg_id, code=code.value)
     return Outcome("failed", error_body(code, message))
 

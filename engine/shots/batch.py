@@ -32,7 +32,7 @@ from engine.model.afburr import AFBURR
 from engine.model.loader import load_network
 from engine.model.weights import resolve_checkpoint
 from engine.propagation.settings import settings_from
-from engine.shots.job_file import Job, JobShot
+from engine.shots.job_file import JobFile, JobShot
 from engine.shots.manifest import Verdict
 from engine.shots.shot import Existing, PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
 from engine.shots.stop_request import StopRequest
@@ -51,7 +51,7 @@ class ShotPlan:
         return self.verdict.state == "finished"
 
 
-def check_shots(job: Job, shots: Sequence[JobShot]) -> list[ShotPlan]:
+def check_shots(job: JobFile, shots: Sequence[JobShot]) -> list[ShotPlan]:
     """Open every shot's frames, masks and output folder (raising the first problem) and see what is done;
     nothing is cleared or written but the output folders."""
     plans = []
@@ -61,7 +61,7 @@ def check_shots(job: Job, shots: Sequence[JobShot]) -> list[ShotPlan]:
     return plans
 
 
-def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest, show_progress: bool = True) -> int:
+def run_job(job: JobFile, shots: Sequence[JobShot], stop: StopRequest, show_progress: bool = True) -> int:
     """Propagate `shots` of `job` with one model; returns the exit code (0, or 143/130 when stopped).
 
     `show_progress` False leaves out each shot's progress bar or lines on stderr; the job's progress lines on
@@ -92,7 +92,7 @@ def run_job(job: Job, shots: Sequence[JobShot], stop: StopRequest, show_progress
     return stop.exit_code
 
 
-def _precisions(job: Job, plans: Sequence[ShotPlan]) -> dict[str, Precision]:
+def _precisions(job: JobFile, plans: Sequence[ShotPlan]) -> dict[str, Precision]:
     """Each shot's precision on the job's device, chosen (and any refusal raised) before the model loads."""
     device = select_device(job.device)
     chosen: dict[tuple[str, bool], Precision] = {}
@@ -107,7 +107,7 @@ def _precisions(job: Job, plans: Sequence[ShotPlan]) -> dict[str, Precision]:
 
 def _propagate(
     model: AFBURR,
-    job: Job,
+    job: JobFile,
     shot: JobShot,
     precision: Precision,
     stop: StopRequest,
@@ -130,7 +130,7 @@ def _propagate(
 
 
 @contextlib.contextmanager
-def _opened(job: Job, shot: JobShot, existing: Existing) -> Iterator[PreparedShot]:
+def _opened(job: JobFile, shot: JobShot, existing: Existing) -> Iterator[PreparedShot]:
     """The shot prepared (see `prepare_shot` for `existing`), closed afterwards; its input errors name the shot."""
     request = {**shot.options, "checkpoint": str(resolve_checkpoint(job.checkpoint))}
     try:

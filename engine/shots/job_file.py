@@ -108,7 +108,7 @@ class JobShot:
 
 
 @dataclass(frozen=True)
-class Job:
+class JobFile:
     source: Path
     shots: tuple[JobShot, ...]
     checkpoint: str | None = None  # None: $MASKPROP_CHECKPOINT or the config file
@@ -157,7 +157,7 @@ class Table:
         return InputError(f"{self.source}: {problem}", self.source)
 
 
-def read_job(path: str | os.PathLike[str], ocio_config: str = "") -> Job:
+def read_job(path: str | os.PathLike[str], ocio_config: str = "") -> JobFile:
     """Read and check a job file; raises `InputError` naming the first problem. The job's own `ocio_config`
     (relative to the job file) wins over `ocio_config`, so a job file names everything its results depend on."""
     source = Path(path)
@@ -177,7 +177,7 @@ def read_job(path: str | os.PathLike[str], ocio_config: str = "") -> Job:
     shots = tuple(_shot(Table(t, f"shot #{n}", source), base, shared, config) for n, t in enumerate(tables, 1))
     _check_distinct(shots, top)
     checkpoint = defaults.get("checkpoint", TEXT)
-    return Job(
+    return JobFile(
         source=source,
         shots=shots,
         checkpoint=None if checkpoint is None else _resolve(base, checkpoint),

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -77,7 +77,7 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
     cache = propagate.cache_folder(clip)
     drawn_before = _drawn_points(mask)
 
-    def run(engine: Engine, cancel: bool = False) -> propagate.Progress:
+    def run(engine: Engine, cancel: bool = False) -> propagate.RunProgress:
         job = propagate.start_run(scene, clip, mask, engine, stream=False)
         end = time.monotonic() + RUN_TIMEOUT
         while not (progress := propagate.step(job)).finished and time.monotonic() < end:
@@ -266,12 +266,8 @@ def plate(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def engine(parity_checkpoint, one_thread_env, plate, tmp_path_factory) -> Iterator[ServerProcess]:
-    args = ["--bind", "tcp://127.0.0.1:0", "--checkpoint", str(parity_checkpoint), "--device", "cpu"]
-    log_path = tmp_path_factory.mktemp("engine-log") / "stderr.log"
-    server = ServerProcess([*args, "--allow-root", str(plate)], one_thread_env, log_path)
-    yield server
-    assert server.stop() == 0, server.log()
+def engine(start_engine, one_thread_env, plate) -> ServerProcess:
+    return start_engine("--allow-root", str(plate), env=one_thread_env)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ need no engine use nothing (nobody listens) or a scripted engine of another prot
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from addon.session import Engine, FrameFiles, FrameStream, Progress, PropagationRun, RunFailed, Settings, Shot
+from addon.session import Engine, FrameFiles, FrameStream, PropagationRun, RunFailed, RunProgress, RunSettings, Shot
 from engine.io.view import DisplayView
 from engine.server.launch import ServerProcess
 from tests.protocol.scripted_engine import ScriptedEngine
@@ -48,22 +48,18 @@ def plate(tmp_path_factory, write_small_shot, read_small_shot) -> Plate:
 
 
 @pytest.fixture(scope="module")
-def engine(parity_checkpoint, one_thread_env, plate, tmp_path_factory) -> Iterator[ServerProcess]:
-    """One engine for the module, allowed to read the plate's folder; it must stop cleanly."""
-    args = ["--bind", "tcp://127.0.0.1:0", "--checkpoint", str(parity_checkpoint), "--device", "cpu"]
-    log_path = tmp_path_factory.mktemp("engine-log") / "stderr.log"
-    server = ServerProcess([*args, "--allow-root", str(plate.folder)], one_thread_env, log_path)
-    yield server
-    assert server.stop() == 0, server.log()
+def engine(start_engine, one_thread_env, plate) -> ServerProcess:
+    """One engine for the module, allowed to read the plate's folder."""
+    return start_engine("--allow-root", str(plate.folder), env=one_thread_env)
 
 
 def make_run(address: str, shot: Shot, labels: np.ndarray, sink: list, timeout: float = 20.0) -> PropagationRun:
     """A forward run over the whole shot at native size, from the mask of frame 0."""
-    settings = Settings(first=0, last=shot.frame_count - 1, direction="forward", max_size=0)
+    settings = RunSettings(first=0, last=shot.frame_count - 1, direction="forward", max_size=0)
     return PropagationRun(Engine(address, timeout=timeout), shot, {0: labels}, settings, sink.append)
 
 
-def poll_until_finished(run: PropagationRun, *, cancel_after: int | None = None) -> Progress:
+def poll_until_finished(run: PropagationRun, *, cancel_after: int | None = None) -> RunProgress:
     """Poll every 20 ms as the modal timer would, timing each call; optionally cancel once results arrive."""
     end = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < end:
@@ -79,7 +75,7 @@ def poll_until_finished(run: PropagationRun, *, cancel_after: int | None = None)
     raise AssertionError(f"the run did not finish in {RUN_TIMEOUT} s: {progress}")
 
 
-def run_to_end(run: PropagationRun, *, cancel_after: int | None = None) -> Progress:
+def run_to_end(run: PropagationRun, *, cancel_after: int | None = None) -> RunProgress:
     """Start `run`, poll it to its end as the modal timer would, and close it whatever happens."""
     run.start()
     try:
@@ -116,10 +112,10 @@ def test_no_engine_is_a_clear_message_and_leaves_nothing_open(plate):
     assert caught.value.code == "timeout"
     assert caught.value.message.startswith(f"No engine answers at {NOBODY}: start one with `python -m engine serve`")
     assert not run.is_open
-    assert run.poll() == Progress(0, 0, "failed", caught.value.message)
+    assert run.poll() == RunProgress(0, 0, "failed", caught.value.message)
 
 
-def _ticks_until(run: PropagationRun, finished_or: Callable[[Progress], bool], limit: float) -> list[Progress]:
+def _ticks_until(run: PropagationRun, finished_or: Callable[[RunProgress], bool], limit: float) -> list[RunProgress]:
     """Poll as the modal timer does until `finished_or(progress)` or the run finishes; every call under 50 ms."""
     seen, end = [], time.monotonic() + limit
     while time.monotonic() < end:
@@ -235,7 +231,7 @@ def test_a_failing_sink_fails_the_run_without_raising(engine, plate):
     def full_disk(result) -> None:
         raise OSError("No space left on device")
 
-    settings = Settings(first=0, last=5, direction="forward", max_size=0)
+    settings = RunSettings(first=0, last=5, direction="forward", max_size=0)
     run = PropagationRun(Engine(engine.endpoint, timeout=20.0), plate.shot(), {0: plate.labels}, settings, full_disk)
     progress = run_to_end(run)
     assert progress.status == "failed"
@@ -287,13 +283,9 @@ DIM = {"view": "Dim", "look": "None", "display": "sRGB", "exposure": 0.0, "gamma
 
 
 @pytest.fixture(scope="module")
-def engine_with_config(parity_checkpoint, one_thread_env, tmp_path_factory) -> Iterator[ServerProcess]:
+def engine_with_config(start_engine, one_thread_env) -> ServerProcess:
     """An engine given the small OpenColorIO config of tests/fixtures/ocio (views Standard and Dim)."""
-    args = ["--bind", "tcp://127.0.0.1:0", "--checkpoint", str(parity_checkpoint), "--device", "cpu"]
-    log_path = tmp_path_factory.mktemp("engine-log") / "stderr.log"
-    server = ServerProcess([*args, "--ocio-config", str(CONFIG)], one_thread_env, log_path)
-    yield server
-    assert server.stop() == 0, server.log()
+    return start_engine("--ocio-config", str(CONFIG), env=one_thread_env)
 
 
 def test_the_scenes_view_reaches_the_engine_which_shows_the_network_those_pixels(engine_with_config, plate):

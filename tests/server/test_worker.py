@@ -10,7 +10,7 @@ import pytest
 from engine.errors import OutOfMemory
 from engine.io import InputError
 from engine.propagation.propagator import Settings
-from engine.server.jobs import Job
+from engine.server.jobs import ServerJob
 from engine.server.sessions import Session
 from engine.server.worker import Worker
 from protocol import messages as m
@@ -19,9 +19,9 @@ from protocol.wire import make
 SHOT = m.OpenSession(frame_count=4, width=8, height=8, objects=[m.ObjectSpec(1, "a")], source=m.FrameSource("stream"))
 
 
-def job(steps: Callable[[], Iterator[list]], name: str = "s") -> Job:
+def job(steps: Callable[[], Iterator[list]], name: str = "s") -> ServerJob:
     session = Session(name, SHOT, None, 0.0)
-    made = Job(make(m.Propagate(first=0, last=3)), b"client", session, [], {}, Settings(), 4, 0)
+    made = ServerJob(make(m.Propagate(first=0, last=3)), b"client", session, [], {}, Settings(), 4, 0)
     made.begin = lambda model: steps()  # stands in for the propagator
     return made
 
@@ -35,7 +35,7 @@ def worker() -> Iterator[tuple[Worker, threading.Event]]:
     assert running.stop(timeout=5)
 
 
-def run_to_end(worker: tuple[Worker, threading.Event], jobs: list[Job]) -> None:
+def run_to_end(worker: tuple[Worker, threading.Event], jobs: list[ServerJob]) -> None:
     """Queue the jobs and wait, as the socket thread does, for the worker's wake-ups until all have ended."""
     running, woken = worker
     with running.lock:
