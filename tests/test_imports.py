@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
+
+ROOT = REPO
 PACKAGES = ("protocol", "engine", "addon")
 
 # Lowest first. A module may import modules of its own layer and of the layers below.

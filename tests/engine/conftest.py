@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from golden_data import load_golden
 
 from engine.model import AFBURR
 from engine.model.parity_weights import load_parity_weights
+from tests.engine.model.golden_data import load_golden
 
 
 @pytest.fixture(scope="session")
