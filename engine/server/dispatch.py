@@ -12,20 +12,20 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
-import engine
 from engine.propagation.plan import plan
 from engine.propagation.propagator import Settings
-from engine.propagation.settings import READERS
 from engine.server.config import EngineFacts, ServerConfig
 from engine.server.errors import from_protocol_error
+from engine.server.hello import hello_reply
 from engine.server.jobs import ServerJob
 from engine.server.keyframes import keyframe_labels
 from engine.server.labels import present_objects
 from engine.server.logs import event
-from engine.server.results import MATTE_SCALE, result_bytes
+from engine.server.results import result_bytes
 from engine.server.roots import AllowedRoots
 from engine.server.sessions import MemoryBudget, Session, SessionTable
 from engine.server.settings import settings_for
@@ -35,12 +35,20 @@ from engine.server.streams import Send, Streams
 from engine.server.worker import Worker
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.version import PROTOCOL_VERSION
 from protocol.wire import Message, make, reply
 
 log = logging.getLogger("engine.server")
 
-Handler = Callable[[bytes, Message], None]
+
+class Sender(NamedTuple):
+    """Who sent a message: the connection replies go to, and the owner its sessions belong to (the client's
+    CurveZMQ key where the server has one, else the connection)."""
+
+    connection: bytes
+    owner: bytes
+
+
+Handler = Callable[[Sender, Message], None]
 
 
 class Dispatcher:
@@ -56,7 +64,6 @@ class Dispatcher:
         self.streams = Streams(worker, self.budget, send)
         self.device = next(worker.model.parameters()).device
         self.started = time.monotonic()
-        self._owner = b""  # the sender of the message being handled (the socket thread handles one at a time)
         self.engine_id = secrets.token_hex(8)  # this process: clients tell a restarted engine by it
         self._handlers: dict[str, Handler] = {
             "hello": self._hello,
@@ -88,13 +95,12 @@ class Dispatcher:
             return
         if session is not None and message.msg_type != "ping":
             session.last_activity, session.client = now, client
-        self._owner = owner
         handler = self._handlers.get(message.msg_type)
         if handler is None:
             self._refuse_engine_message(client, message)
             return
         try:
-            handler(client, message)
+            handler(Sender(client, owner), message)
         except ProtocolError as error:
             self.answer_error(client, message, error)
         except Exception as error:  # a bug in a handler: this request fails, the server goes on
@@ -121,20 +127,20 @@ class Dispatcher:
 
     # --- handshake, liveness, status --------------------------------------------------------------------
 
-    def _hello(self, client: bytes, message: Message) -> None:
+    def _hello(self, sender: Sender, message: Message) -> None:
         body: m.Hello = message.body
         event(log, logging.INFO, "hello", client=body.client, client_version=body.client_version)
-        self._reply(client, message, self._hello_reply())
+        self._reply(sender, message, hello_reply(self.config, self.facts, self.engine_id))
 
-    def _ping(self, client: bytes, message: Message) -> None:
-        self._reply(client, message, m.Pong(engine_id=self.engine_id))
+    def _ping(self, sender: Sender, message: Message) -> None:
+        self._reply(sender, message, m.Pong(engine_id=self.engine_id))
 
-    def _status(self, client: bytes, message: Message) -> None:
+    def _status(self, sender: Sender, message: Message) -> None:
         named = message.header.session
         session = self.sessions.get(named).status() if named else None
         used, total = _device_memory(self.device)
         self._reply(
-            client,
+            sender,
             message,
             m.StatusReply(
                 sessions=len(self.sessions),
@@ -148,41 +154,15 @@ class Dispatcher:
             ),
         )
 
-    def _hello_reply(self) -> m.HelloReply:
-        limits = self.config.limits
-        return m.HelloReply(
-            engine_version=engine.__version__,
-            protocol_version=PROTOCOL_VERSION,
-            model=m.ModelInfo(
-                name=self.facts.model, checkpoint=self.facts.checkpoint, parameters=self.facts.parameters
-            ),
-            device=self.facts.device,
-            capabilities=m.Capabilities(
-                max_objects=limits.max_objects,
-                max_frame_width=limits.max_frame_width,
-                max_frame_height=limits.max_frame_height,
-                max_message_bytes=limits.max_message_bytes,
-                max_sessions=self.config.max_sessions,
-                frame_window=self.config.frame_window,
-                frame_dtypes=["uint8", "uint16", "float16", "float32"],
-                matte_dtypes=list(MATTE_SCALE),
-                readers=list(READERS),
-                frame_sources=["stream", "files"],
-                contours=True,
-            ),
-            heartbeat_interval=self.config.heartbeat_interval,
-            engine_id=self.engine_id,
-        )
-
     # --- sessions ---------------------------------------------------------------------------------------
 
-    def _open_session(self, client: bytes, message: Message) -> None:
+    def _open_session(self, sender: Sender, message: Message) -> None:
         shot: m.OpenSession = message.body
         self._check_capabilities(shot)
-        self.sessions.check_room(time.monotonic(), self._owner)
+        self.sessions.check_room(time.monotonic(), sender.owner)
         view = source_view(shot, self.config.ocio_config)
         frames = open_file_source(shot, self.roots, view) if shot.source.kind == "files" else None
-        session = self.sessions.add(shot, frames, view, self._owner, client)
+        session = self.sessions.add(shot, frames, view, sender.owner, sender.connection)
         event(
             log,
             logging.INFO,
@@ -195,9 +175,9 @@ class Dispatcher:
             source=shot.source.kind,
             view=view.describe(),
         )
-        self._reply(client, message, m.OpenSessionReply(session.id, self.config.frame_window, self.config.idle_timeout))
+        self._reply(sender, message, m.OpenSessionReply(session.id, self.config.frame_window, self.config.idle_timeout))
 
-    def _keyframe(self, client: bytes, message: Message) -> None:
+    def _keyframe(self, sender: Sender, message: Message) -> None:
         body: m.Keyframe = message.body
         session = self._idle_session(message)
         _check_frame(body.frame, session, "body.frame")
@@ -208,13 +188,13 @@ class Dispatcher:
         session.keyframes[body.frame] = labels
         objects = present_objects(labels)
         event(log, logging.INFO, "keyframe", session=session.id, frame=body.frame, invalidated=invalidated)
-        self._reply(client, message, m.KeyframeReply(frame=body.frame, objects=objects, invalidated=invalidated))
+        self._reply(sender, message, m.KeyframeReply(frame=body.frame, objects=objects, invalidated=invalidated))
 
-    def _close_session(self, client: bytes, message: Message) -> None:
+    def _close_session(self, sender: Sender, message: Message) -> None:
         session = self.sessions.get(message.header.session)
         self._release(session, "closed")
         event(log, logging.INFO, "session closed", session=session.id)
-        self._reply(client, message, m.CloseSessionReply())
+        self._reply(sender, message, m.CloseSessionReply())
 
     def _release(self, session: Session, reason: str) -> None:
         """Cancel the session's propagate (its summary goes out first) and free everything it holds."""
@@ -228,7 +208,7 @@ class Dispatcher:
 
     # --- propagation ------------------------------------------------------------------------------------
 
-    def _propagate(self, client: bytes, message: Message) -> None:
+    def _propagate(self, sender: Sender, message: Message) -> None:
         request: m.Propagate = message.body
         session = self._idle_session(message)
         _check_frame(request.first, session, "body.first")
@@ -247,8 +227,8 @@ class Dispatcher:
         if isinstance(frames, StreamedFrames):
             reserved += frames.window * session.plate[0] * session.plate[1] * 3
         self.budget.reserve(reserved, "this propagate")
-        job = ServerJob(message, client, session, frames, session.keyframes, settings, promised, reserved)
-        self._reply(client, message, m.PropagateReply(frames=promised))
+        job = ServerJob(message, sender.connection, session, frames, session.keyframes, settings, promised, reserved)
+        self._reply(sender, message, m.PropagateReply(frames=promised))
         self.streams.start(job)
 
     def _streamed(self, session: Session, request: m.Propagate) -> StreamedFrames:
@@ -266,21 +246,21 @@ class Dispatcher:
         except ValueError as error:
             raise ProtocolError(ErrorCode.INVALID_FIELD, str(error), details={"field": "body.options"}) from None
 
-    def _cancel(self, client: bytes, message: Message) -> None:
+    def _cancel(self, sender: Sender, message: Message) -> None:
         target = message.body.target
         session = self.sessions.get(message.header.session)
         job = session.job
         cancelled = job is not None and target in ("", job.msg_id)
         if cancelled:
             self.streams.cancel(job, "cancel")
-        self._reply(client, message, m.CancelReply(cancelled=cancelled))
+        self._reply(sender, message, m.CancelReply(cancelled=cancelled))
 
-    def _frame(self, client: bytes, message: Message) -> None:
+    def _frame(self, sender: Sender, message: Message) -> None:
         job = self._stream_job(message)
         if job is not None:
             self.streams.frame(job, message)
 
-    def _ack(self, client: bytes, message: Message) -> None:
+    def _ack(self, sender: Sender, message: Message) -> None:
         job = self._stream_job(message)
         if job is not None:
             self.streams.ack(job, message.body.received)
@@ -300,8 +280,8 @@ class Dispatcher:
             raise ProtocolError(ErrorCode.INVALID_STATE, f"{running}: cancel it before a {message.msg_type}")
         return session
 
-    def _reply(self, client: bytes, request: Message, body: object) -> None:
-        self.send(client, reply(request, body))
+    def _reply(self, sender: Sender, request: Message, body: object) -> None:
+        self.send(sender.connection, reply(request, body))
 
     def _check_capabilities(self, shot: m.OpenSession) -> None:
         limits = self.config.limits
