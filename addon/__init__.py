@@ -14,9 +14,9 @@ from . import local_engine
 def _blender_modules() -> tuple[ModuleType, ...]:
     """In registration order: preferences and the scene settings first, because operators read them and panels
     draw them."""
-    from . import operators, panel, preferences, propagate, targets
+    from . import operators, panel, panel_settings, preferences, targets
 
-    return preferences, propagate, targets, operators, panel
+    return preferences, panel_settings, targets, operators, panel
 
 
 def register() -> None:

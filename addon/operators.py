@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import bpy
 
-from . import colour, engine_status, local_engine, preferences, propagate, targets
+from . import colour, engine_status, local_engine, panel_settings, preferences, propagate, review, run_inputs, targets
 from .session import Engine, RunFailed, RunProgress
 
 TIMER_STEP = 0.1  # seconds between polls: often enough for a smooth progress bar, cheap when idle
@@ -97,7 +97,7 @@ class _ReachesEngine:
         return self._engine_ready() is True
 
     def _engine(self, context: bpy.types.Context) -> Engine:
-        engine = propagate.engine_from_preferences(preferences.get(context))
+        engine = run_inputs.engine_from_preferences(preferences.get(context))
         return engine if self._local is None else replace(engine, address=self._local.endpoint)
 
     def _engine_failed(self, message: str) -> bool:
@@ -291,7 +291,7 @@ class MASKPROP_OT_propagate(_ReachesEngine, bpy.types.Operator):
             context.window_manager.progress_end()
         _redraw_panels(context)
 
-    def _report(self, progress: propagate.RunProgress) -> set[str]:
+    def _report(self, progress: RunProgress) -> set[str]:
         if progress.status == "done":
             self.report({"INFO"}, progress.message)
             return {"FINISHED"}
@@ -332,7 +332,7 @@ class MASKPROP_OT_jump_review(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
-        frame = propagate.next_review_frame(scene, scene.frame_current, -1 if self.previous else 1)
+        frame = review.next_review_frame(scene, scene.frame_current, -1 if self.previous else 1)
         if frame is None:
             self.report({"INFO"}, "No more frames to review in that direction")
             return {"CANCELLED"}
@@ -350,7 +350,7 @@ class MASKPROP_OT_toggle_object(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = context.scene.maskprop
-        propagate.set_object_enabled(settings, self.layer, not propagate.object_enabled(settings, self.layer))
+        panel_settings.set_object_enabled(settings, self.layer, not panel_settings.object_enabled(settings, self.layer))
         return {"FINISHED"}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import engine_status, operators, propagate, targets
+from . import engine_status, operators, panel_settings, run_inputs, targets
 
 STATUS_ICONS = {"unknown": "QUESTION", "starting": "SORTTIME", "connected": "CHECKMARK", "failed": "ERROR"}
 
@@ -61,18 +61,18 @@ def _draw_engine(layout: bpy.types.UILayout) -> None:
     layout.operator("maskprop.test_connection", icon="LINKED")
 
 
-def _draw_objects(layout: bpy.types.UILayout, mask: bpy.types.Mask, settings: propagate.MASKPROP_settings) -> None:
+def _draw_objects(layout: bpy.types.UILayout, mask: bpy.types.Mask, settings: panel_settings.MASKPROP_settings) -> None:
     layout.label(text="Objects")
-    objects = propagate.object_layers(mask.layers)
+    objects = run_inputs.object_layers(mask.layers)
     if not objects:
         layout.label(text="Draw one mask layer per object", icon="INFO")
     for object_id, layer in objects:
-        enabled = propagate.object_enabled(settings, layer.name)
+        enabled = panel_settings.object_enabled(settings, layer.name)
         icon = "CHECKBOX_HLT" if enabled else "CHECKBOX_DEHLT"
         layout.operator("maskprop.toggle_object", text=f"{object_id}: {layer.name}", icon=icon).layer = layer.name
 
 
-def _draw_run(layout: bpy.types.UILayout, settings: propagate.MASKPROP_settings) -> None:
+def _draw_run(layout: bpy.types.UILayout, settings: panel_settings.MASKPROP_settings) -> None:
     run = operators.active_run()
     if run is not None:
         progress = run.progress

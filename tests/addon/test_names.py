@@ -36,14 +36,14 @@ CHILD = """
 import json, sys
 import bpy
 import numpy as np
-from addon import mask_layers, propagate
+from addon import mask_layers, result_sink
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 long = sys.argv[1]
 mask = bpy.data.masks.new(long[:60])
 square = np.array([[2, 2], [12, 2], [12, 12], [2, 12]], np.float32)
 for _ in range(2):  # a second run must find and replace the first run's layer and Mask
-    target = propagate.result_mask(mask)
+    target = result_sink.result_mask(mask)
     name = mask_layers.result_layer_name(long)
     mask_layers.write_object_layer(target, 1, name, {1: [(square, False)]}, 16, 16)
     mask_layers.record_layer_of(target, name, long)

@@ -58,11 +58,11 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
 
     import bpy
 
-    from addon import propagate
+    from addon import panel_settings, propagate, review, run_inputs, session
     from addon.session import Engine, RunFailed
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    propagate.register()
+    panel_settings.register()
     bpy.ops.wm.save_as_mainfile(filepath=str(Path(work) / "shot.blend"))
     scene = bpy.context.scene
     clip = bpy.data.movieclips.load(str(Path(frames) / "00000.jpg"))
@@ -70,14 +70,14 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
     scene.frame_end = clip.frame_duration
     mask = _drawn_mask(bpy)
     settings = scene.maskprop
-    propagate.set_object_enabled(settings, "bank", False)
+    panel_settings.set_object_enabled(settings, "bank", False)
     scene.frame_set(1)
     settings.direction = "forward"
     settings.use_network_size, settings.max_size = False, 0
-    cache = propagate.cache_folder(clip)
+    cache = run_inputs.cache_folder(clip)
     drawn_before = _drawn_points(mask)
 
-    def run(engine: Engine, cancel: bool = False) -> propagate.RunProgress:
+    def run(engine: Engine, cancel: bool = False) -> session.RunProgress:
         job = propagate.start_run(scene, clip, mask, engine, stream=False)
         end = time.monotonic() + RUN_TIMEOUT
         while not (progress := propagate.step(job)).finished and time.monotonic() < end:
@@ -105,29 +105,29 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
     report["status_a"] = run(engine).status
     done("a")
     scene.frame_set(1)
-    report["review_jumps"] = [propagate.next_review_frame(scene, 4, 1), propagate.next_review_frame(scene, 4, -1)]
-    report["no_review_before_keyframe"] = propagate.next_review_frame(scene, 2, -1)
+    report["review_jumps"] = [review.next_review_frame(scene, 4, 1), review.next_review_frame(scene, 4, -1)]
+    report["no_review_before_keyframe"] = review.next_review_frame(scene, 2, -1)
     settings.threshold = 0.0  # the slider re-marks the last run at once
     report["markers_at_zero"] = sorted(marker.frame for marker in scene.timeline_markers)
     settings.threshold = 0.5
     _render_mask_output(bpy, scene, str(Path(work) / "rendered.png"))
 
-    propagate.set_object_enabled(settings, "bank", True)
+    panel_settings.set_object_enabled(settings, "bank", True)
     settings.use_clip_range, settings.first, settings.last = False, 5, 7
     scene.frame_set(5)
     report["status_b"] = run(engine).status
     done("b")
 
-    propagate.set_object_enabled(settings, "swan", False)
+    panel_settings.set_object_enabled(settings, "swan", False)
     settings.write_into_mask, settings.first, settings.last = True, 6, 8
     scene.frame_set(6)
     report["status_c"] = run(engine).status
     done("c")
     report["drawn_points_kept"] = _drawn_points(mask) == drawn_before
     report["drawn_hide_render"] = [mask.layers[name].hide_render for name in ("swan", "bank")]
-    report["objects_after_c"] = propagate.keyframe_labels(mask, scene, 1, WIDTH, HEIGHT, lambda name: True)[1]
+    report["objects_after_c"] = run_inputs.keyframe_labels(mask, scene, 1, WIDTH, HEIGHT, lambda name: True)[1]
 
-    np.save(Path(work) / "streamed.npy", propagate.shot_from_clip(clip, stream=True).frames.read(2))
+    np.save(Path(work) / "streamed.npy", run_inputs.shot_from_clip(clip, stream=True).frames.read(2))
 
     # The same frames in a folder the engine may not read: as paths they are refused, automatically streamed.
     elsewhere = shutil.copytree(frames, Path(work) / "elsewhere")
@@ -153,7 +153,7 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
         time.sleep(0.02)
     report["automatic_readable"] = {"streamed": job.streamed, "status": progress.status}
     Path(work, "report.json").write_text(json.dumps(report))
-    propagate.unregister()  # bpy 4.5 hangs at exit while classes are still registered
+    panel_settings.unregister()  # bpy 4.5 hangs at exit while classes are still registered
 
 
 def _drawn_mask(bpy: object) -> object:

@@ -18,11 +18,11 @@ CLIP = REPO / "tests" / "fixtures" / "davis-clip" / "frames" / "00000.jpg"
 CHILD = """
 import json, sys
 import bpy
-from addon import propagate
+from addon import panel_settings, propagate, run_inputs
 from addon.session import Engine
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
-propagate.register()
+panel_settings.register()
 bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2])
 scene = bpy.context.scene
 clip = bpy.data.movieclips.load(sys.argv[1])
@@ -47,13 +47,13 @@ found = {}
 scene.frame_set(clip.frame_duration + 5)
 found["outside"] = refusal()
 scene.frame_set(2)
-propagate.set_object_enabled(settings, "hero", False)
+panel_settings.set_object_enabled(settings, "hero", False)
 found["no layers"] = refusal()
-propagate.set_object_enabled(settings, "hero", True)
+panel_settings.set_object_enabled(settings, "hero", True)
 settings.use_clip_range, settings.first, settings.last = False, 4, 6
 found["range"] = refusal()
-found["cache written"] = propagate.cache_folder(clip).exists()
-propagate.unregister()  # bpy crashes or hangs at exit with add-on classes still registered
+found["cache written"] = run_inputs.cache_folder(clip).exists()
+panel_settings.unregister()  # bpy crashes or hangs at exit with add-on classes still registered
 print("CHILD " + json.dumps(found))
 """
 

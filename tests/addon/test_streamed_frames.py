@@ -26,13 +26,13 @@ def stream_frames(folder: str) -> None:
     """Load each sequence of `folder` as a clip and stream its frame 1, as the add-on does; runs in Blender."""
     import bpy
 
-    from addon import propagate
+    from addon import run_inputs
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     looks = {}
     for kind in ("exr", "png"):
         clip = bpy.data.movieclips.load(str(Path(folder) / kind / f"plate_0001.{kind}"))
-        frames = propagate.shot_from_clip(clip, stream=True).frames
+        frames = run_inputs.shot_from_clip(clip, stream=True).frames
         np.save(Path(folder) / f"{kind}.npy", frames.read(1))
         looks[kind] = frames.colorspace
     Path(folder, "looks.json").write_text(json.dumps(looks))

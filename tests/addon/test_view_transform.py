@@ -37,7 +37,7 @@ def look_as_blender(folder: str) -> None:
     """For each setting in VIEWS: Blender's display of frame 1, the streamed frame, the view sent; runs in Blender."""
     import bpy
 
-    from addon import colour, propagate
+    from addon import colour, run_inputs
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
@@ -53,10 +53,10 @@ def look_as_blender(folder: str) -> None:
             setattr(scene.view_settings, key, value)
         image = bpy.data.images.load(str(Path(folder) / "plate_0002.exr"), check_existing=False)
         image.save_render(str(Path(folder) / f"{name}.png"), scene=scene)
-        np.save(Path(folder) / f"{name}.npy", propagate.shot_from_clip(clip, stream=True).frames.read(1))
+        np.save(Path(folder) / f"{name}.npy", run_inputs.shot_from_clip(clip, stream=True).frames.read(1))
         sent[name] = colour.scene_view(scene)
     try:
-        propagate.shot_from_clip(clip, stream=True, exr_layer="Denoised")
+        run_inputs.shot_from_clip(clip, stream=True, exr_layer="Denoised")
     except ValueError as error:
         sent["streamed layer"] = str(error)
     Path(folder, "sent.json").write_text(json.dumps(sent))
