@@ -15,24 +15,17 @@ folder restarts the engine with the union, as the server reads its roots once, a
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
 import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .vendored import protocol_module
 
-START_TIMEOUT = 120.0  # seconds: importing PyTorch and loading a checkpoint from a slow disk
-STOP_TIMEOUT = 10.0  # seconds for a clean SIGTERM shutdown (the step in progress finishes) before a kill
-WAIT_STEP = 0.1  # seconds between looks at the log while a blocking caller waits
+_launch = protocol_module("launch")
+START_TIMEOUT = _launch.START_TIMEOUT
 PROBE_TIMEOUT = 0.5  # seconds: a loopback connect is answered or refused at once
-LOG_TAIL_LINES = 12
-READY_PREFIX = "serving on "
 LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}  # and 127.0.0.0/8
 
 
@@ -59,82 +52,25 @@ class LocalEngineSpec:
         return replace(self, roots=other.roots) == other and self.roots >= other.roots
 
 
-class LocalEngine:
-    """One started engine process; `poll()` until it serves, then talk to `endpoint`; `stop()` when done."""
+class LocalEngine(_launch.EngineProcess):
+    """One started engine process (`protocol.launch`); `poll()` until it serves, then talk to `endpoint`;
+    `stop()` when done. Every failure is a `LocalEngineError` with a message for the artist."""
 
     def __init__(
         self, spec: LocalEngineSpec, environment: Mapping[str, str] | None = None, start_timeout: float = START_TIMEOUT
     ) -> None:
-        python = _checked(spec)
         self.spec = spec
-        self.start_timeout = start_timeout
-        self.endpoint = ""  # the served endpoint (a `:0` port resolved) once `poll()` has seen it
-        descriptor, log_path = tempfile.mkstemp(prefix="maskprop-engine-", suffix=".log")
-        self.log_path = Path(log_path)
-        with os.fdopen(descriptor, "w") as log:  # the child keeps its own copy of the descriptor
-            try:
-                self.process = subprocess.Popen(
-                    [python, "-m", "engine", "serve", *_serve_arguments(spec)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=protocol_module("environment").engine_environment(environment),
-                )
-            except OSError as error:  # an executable file that is no program (exec format error)
-                raise LocalEngineError(f"The local engine's Python interpreter {python} cannot run: {error}") from None
-        self._started = time.monotonic()
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
+        try:
+            super().__init__(_checked(spec), _serve_arguments(spec), None, environment, start_timeout)
+        except _launch.EngineStartError as error:
+            raise LocalEngineError(error.message) from None
 
     def poll(self) -> bool:
         """True once the engine serves, False while it loads; raises `LocalEngineError` if it died or took too long."""
-        if not self.endpoint:
-            self.endpoint = self._served_endpoint()
-        code = self.process.poll()
-        if code is not None:
-            when = "stopped" if self.endpoint else "exited before it served"
-            raise LocalEngineError(
-                f"The local engine ({self.spec.python}) {when} with exit code {code}: is it a Python with the "
-                f"engine installed, and can it load the checkpoint?\n{self.log_tail()}"
-            )
-        if self.endpoint:
-            return True
-        if time.monotonic() - self._started > self.start_timeout:
-            self.stop()
-            raise LocalEngineError(
-                f"The local engine did not serve within {self.start_timeout:g} s, so it was stopped.\n{self.log_tail()}"
-            )
-        return False
-
-    def wait(self) -> str:
-        """Block until the engine serves and return its endpoint; for scripts, where nothing else must run."""
-        while not self.poll():
-            time.sleep(WAIT_STEP)
-        return self.endpoint
-
-    def stop(self) -> int:
-        """SIGTERM, then a kill if it has not stopped within `STOP_TIMEOUT`; returns the exit code."""
-        if self.alive:
-            self.process.terminate()
-            try:
-                return self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
-
-    def log_tail(self) -> str:
-        """The log's path and its last lines, for error messages: what the engine said is usually the answer."""
-        lines = self.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-        body = "\n".join(lines) if lines else "(the log is empty)"
-        return f"Its log {self.log_path} ends with:\n{body}"
-
-    def _served_endpoint(self) -> str:
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith(READY_PREFIX):
-                return line.removeprefix(READY_PREFIX).strip()
-        return ""
+        try:
+            return bool(super().poll())
+        except _launch.EngineStartError as error:
+            raise LocalEngineError(error.message) from None
 
 
 _current: LocalEngine | None = None  # the engine this Blender started, if any

@@ -61,7 +61,7 @@ def run_server_bench(config: ServerBenchConfig, progress: Callable[[str], None] 
         runs = []
         args = ["--bind", "tcp://127.0.0.1:0", "--checkpoint", str(checkpoint), "--device", config.device]
         args += ["--allow-root", str(work), "--max-sessions", str(max(config.clients) + 1)]
-        with ServerProcess(args) as server:
+        with ServerProcess(args, log_path=work / "server.log") as server:
             _through_socket(server.endpoint, config, clip, frame_folder, 1, "stream", warmup=True)
             for source in config.sources:
                 for clients in config.clients:
