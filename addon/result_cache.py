@@ -32,7 +32,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .results_import import CONFIDENCE_FILE, CONFIDENCE_FORMAT, CONFIDENCE_VERSION, read_confidence_table
+from .results_import import CONFIDENCE_FILE, ConfidenceRow, read_confidence_table
+from .vendored import protocol_module
+
+table_json = protocol_module("confidence_table").table_json
 
 MATTES, INCOMING, CONTOURS = "mattes", "incoming", "contours"
 CONTOURS_FORMAT, CONTOURS_VERSION = "maskprop-contours", 1
@@ -172,22 +175,17 @@ def commit(
 
 
 def _write_confidence(folder: Path, rows: Mapping[int, Sequence[Mapping[str, Any]]]) -> None:
-    """The earlier table with this run's (frame, object) entries put in, in the engine's format."""
+    """The earlier table with this run's (frame, object) entries put in; a kept frame keeps its name."""
     path = folder / CONFIDENCE_FILE
-    frames: dict[int, dict[str, Any]] = {}
-    if path.is_file():
-        read_confidence_table(path)  # validates what the loop below takes as it is
-        for frame in json.loads(path.read_text(encoding="utf-8"))["frames"]:
-            frames[int(frame["frame"])] = {"name": frame["name"], "objects": {e["id"]: e for e in frame["objects"]}}
+    earlier = read_confidence_table(path) if path.is_file() else []
+    names = {row.frame: row.name for row in earlier}
+    merged = {(row.frame, row.object): row for row in earlier}
     for index, entries in rows.items():
-        kept = frames.setdefault(index, {"name": frame_name(index), "objects": {}})
-        kept["objects"].update({entry["id"]: dict(entry) for entry in entries})
-    table = [
-        {"frame": index, "name": frame["name"], "objects": [frame["objects"][i] for i in sorted(frame["objects"])]}
-        for index, frame in sorted(frames.items())
-    ]
-    document = {"format": CONFIDENCE_FORMAT, "version": CONFIDENCE_VERSION, "frames": table}
-    _write_atomic(path, json.dumps(document).encode("utf-8"))
+        for entry in entries:
+            name = names.get(index) or frame_name(index)
+            row = ConfidenceRow(index, name, entry["id"], entry["confidence"], entry["lost"], entry["area"])
+            merged[index, row.object] = row
+    _write_atomic(path, table_json(merged.values()).encode("utf-8"))
 
 
 def _write_contours(folder: Path, object_id: int, traced: ObjectContours) -> None:

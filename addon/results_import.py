@@ -13,15 +13,15 @@ becomes animated custom properties of the Mask (Graph Editor) plus timeline mark
 
 Everything written here is found again by name (images "maskprop obj<id>", the group, markers starting with
 `MARKER_PREFIX`, properties starting with `PROPERTY_PREFIX`), so importing again replaces instead of adding.
-The engine package is not available inside Blender, hence the small JSON reader here.
+The confidence table is read with `protocol.confidence_table`, the engine's own row and reader, which the add-on
+carries.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,24 +29,17 @@ import bpy
 
 from . import compositor
 from .animation import fcurves_of
+from .vendored import protocol_module
+
+_table = protocol_module("confidence_table")
+ConfidenceRow = _table.ConfidenceRow  # `frame` is the shot index in the file, and a scene frame once placed
 
 GROUP_NAME = "Propagated mask"
 IMAGE_PREFIX = "maskprop obj"
 PROPERTY_PREFIX = "confidence_obj"
 MARKER_PREFIX = "maskprop review "
 CONFIDENCE_FILE = "confidence.json"
-CONFIDENCE_FORMAT, CONFIDENCE_VERSION = "maskprop-confidence", 1
 MATTE_SUFFIXES = (".png", ".exr")
-
-
-class ConfidenceRow(NamedTuple):
-    """One object in one frame; `frame` is the shot index in the file and a scene frame once placed."""
-
-    frame: int
-    name: str
-    object_id: int
-    confidence: float
-    lost: bool
 
 
 class MatteSequence(NamedTuple):
@@ -70,24 +63,7 @@ class ImportSummary:
 
 def read_confidence_table(path: Path) -> list[ConfidenceRow]:
     """The rows of an engine `confidence.json`, ordered by frame then object; ValueError if it is not one."""
-    document = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(document, dict) or document.get("format") != CONFIDENCE_FORMAT:
-        raise ValueError(f"{path} is not a {CONFIDENCE_FORMAT} table")
-    if document.get("version") != CONFIDENCE_VERSION:
-        raise ValueError(f"{path} has version {document.get('version')!r}; this add-on reads {CONFIDENCE_VERSION}")
-    try:
-        rows = [_row(frame, entry) for frame in document["frames"] for entry in frame["objects"]]
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path} has a malformed row: {error}") from error
-    return sorted(rows, key=lambda row: (row.frame, row.object_id))
-
-
-def _row(frame: dict, entry: dict) -> ConfidenceRow:
-    if not isinstance(entry["lost"], bool):
-        raise TypeError(f"lost must be true or false, not {entry['lost']!r}")
-    return ConfidenceRow(
-        int(frame["frame"]), str(frame["name"]), int(entry["id"]), float(entry["confidence"]), entry["lost"]
-    )
+    return list(_table.parse_table_json(path.read_text(encoding="utf-8"), str(path)))
 
 
 def file_number(name: str) -> int:
@@ -174,13 +150,13 @@ def key_confidence(
     """
     _clear_confidence(scene, mask)
     for row in rows:
-        key = f"{PROPERTY_PREFIX}{row.object_id}"
+        key = f"{PROPERTY_PREFIX}{row.object}"
         mask[key] = row.confidence
         mask.keyframe_insert(f'["{key}"]', frame=row.frame)
     flagged = review_frames(rows, threshold)
     for frame, row in flagged.items():
         state = "lost" if row.lost else f"{row.confidence:.2f}"
-        scene.timeline_markers.new(f"{MARKER_PREFIX}obj{row.object_id} {state}", frame=frame)
+        scene.timeline_markers.new(f"{MARKER_PREFIX}obj{row.object} {state}", frame=frame)
     return list(flagged)
 
 
@@ -201,12 +177,12 @@ def import_results(
     """
     folder = Path(out_folder)
     start = scene.frame_start if first_frame is None else first_frame
-    rows = [row._replace(frame=start + row.frame) for row in read_confidence_table(folder / CONFIDENCE_FILE)]
+    rows = [replace(row, frame=start + row.frame) for row in read_confidence_table(folder / CONFIDENCE_FILE)]
     if not rows:
         raise ValueError(f"{folder / CONFIDENCE_FILE} holds no frames")
-    object_ids = tuple(sorted({row.object_id for row in rows}))
+    object_ids = tuple(sorted({row.object for row in rows}))
     names = {**{i: f"obj{i}" for i in object_ids}, **(object_names or {})}
-    sequences = [_matte_sequence(folder, i, names[i], [row for row in rows if row.object_id == i]) for i in object_ids]
+    sequences = [_matte_sequence(folder, i, names[i], [row for row in rows if row.object == i]) for i in object_ids]
     group = build_result_group(scene, sequences, vector_mask)
     review = key_confidence(scene, mask, rows, threshold)
     frames = range(rows[0].frame, rows[-1].frame + 1)

@@ -3,6 +3,7 @@ nearest one before or after the current frame."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import bpy
@@ -18,7 +19,7 @@ def remark_review(scene: bpy.types.Scene) -> None:
     if mask is None or not settings.result_folder or not table.is_file():
         return
     rows = results_import.read_confidence_table(table)
-    placed = [row._replace(frame=settings.result_first_frame + row.frame) for row in rows]
+    placed = [replace(row, frame=settings.result_first_frame + row.frame) for row in rows]
     results_import.key_confidence(scene, mask, placed, settings.threshold)
 
 

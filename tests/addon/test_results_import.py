@@ -18,7 +18,6 @@ import pytest
 
 from addon import animation, results_import
 from addon.results_import import ConfidenceRow
-from engine.io import ConfidenceRow as EngineRow
 from engine.io import read_confidence, write_confidence, write_label_map, write_matte
 
 pytestmark = pytest.mark.blender
@@ -46,7 +45,7 @@ def write_engine_output(folder: Path) -> None:
             write_matte(folder / "mattes" / f"obj{object_id}" / f"{name}.png", matte, "16")
             labels[matte > 0.5] = object_id
             area = int((matte > 0.5).sum())
-            rows.append(EngineRow(index, name, object_id, confidences[index], lost[index], area))
+            rows.append(ConfidenceRow(index, name, object_id, confidences[index], lost[index], area))
         write_label_map(folder / "labels" / f"{name}.png", labels)
     write_confidence(folder / "confidence.json", rows)
 
@@ -127,19 +126,22 @@ def test_reader_agrees_with_the_engine(engine_out: Path) -> None:
     ours = results_import.read_confidence_table(engine_out / "confidence.json")
     engine = read_confidence(engine_out / "confidence.json")
 
-    assert ours == [ConfidenceRow(r.frame, r.name, r.object, r.confidence, r.lost) for r in engine]
+    assert ours == engine  # one row type: the protocol's
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"format": "other", "version": 1, "frames": []}', "is not a maskprop-confidence table"),
+        ('{"format": "other", "version": 1, "frames": []}', "is not a maskprop-confidence document"),
         ('{"format": "maskprop-confidence", "version": 2, "frames": []}', "has version 2"),
-        ('{"format": "maskprop-confidence", "version": 1, "frames": [{"frame": 0}]}', "malformed row"),
+        (
+            '{"format": "maskprop-confidence", "version": 1, "frames": [{"frame": 0}]}',
+            r"frames\[0\] is not an object with an 'objects' list",
+        ),
         (
             '{"format": "maskprop-confidence", "version": 1, "frames": [{"frame": 0, "name": "0", "objects": '
-            '[{"id": 1, "confidence": 0.5, "lost": "no"}]}]}',
-            "lost must be true or false",
+            '[{"id": 1, "confidence": 0.5, "lost": "no", "area": 3}]}]}',
+            r"objects\[0\]: lost must be a boolean, not 'no'",
         ),
     ],
 )
@@ -153,17 +155,17 @@ def test_reader_rejects_other_files(tmp_path: Path, text: str, message: str) -> 
 
 def test_review_frames_take_the_worst_object_and_lost_objects() -> None:
     rows = [
-        ConfidenceRow(1, "1", 1, 0.9, False),
-        ConfidenceRow(1, "1", 2, 0.2, False),
-        ConfidenceRow(2, "2", 1, 0.9, False),
-        ConfidenceRow(3, "3", 1, 0.1, False),
-        ConfidenceRow(3, "3", 2, 0.8, True),
-        ConfidenceRow(4, "4", 1, 0.5, False),  # at the threshold: fine
+        ConfidenceRow(1, "1", 1, 0.9, False, 10),
+        ConfidenceRow(1, "1", 2, 0.2, False, 10),
+        ConfidenceRow(2, "2", 1, 0.9, False, 10),
+        ConfidenceRow(3, "3", 1, 0.1, False, 10),
+        ConfidenceRow(3, "3", 2, 0.8, True, 0),
+        ConfidenceRow(4, "4", 1, 0.5, False, 10),  # at the threshold: fine
     ]
 
     flagged = results_import.review_frames(rows, 0.5)
 
-    assert {frame: row.object_id for frame, row in flagged.items()} == {1: 2, 3: 2}
+    assert {frame: row.object for frame, row in flagged.items()} == {1: 2, 3: 2}
 
 
 @pytest.mark.parametrize(("name", "number"), [("00000", 0), ("1012", 1012), ("sh010_0042", 42)])

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.io import ConfidenceRow, InputError, OutputError, read_confidence, write_confidence
-from engine.io.confidence import confidence_csv, confidence_json
+from engine.io.confidence import confidence_csv
+from protocol.confidence_table import table_json
 
 ROWS = [
     ConfidenceRow(frame=1, name="00001", object=2, confidence=0.25, lost=True, area=0),
@@ -42,7 +43,7 @@ def test_csv_layout():
 
 
 def test_json_layout_is_the_documented_one():
-    text = confidence_json(ROWS)
+    text = table_json(ROWS)
     assert text.count("\n") == 4  # header line, one line per frame, closing line
     assert json.loads(text) == {
         "format": "maskprop-confidence",
@@ -82,11 +83,11 @@ def test_numpy_values_become_plain_python():
         bool,
         int,
     )
-    assert json.loads(confidence_json([row]))["frames"][0]["objects"][0]["lost"] is True
+    assert json.loads(table_json([row]))["frames"][0]["objects"][0]["lost"] is True
 
 
 def test_readers_accept_other_whitespace_and_a_bom(tmp_path):
-    document = json.loads(confidence_json(ROWS))
+    document = json.loads(table_json(ROWS))
     (tmp_path / "pretty.json").write_text(json.dumps(document, indent=4))
     assert read_confidence(tmp_path / "pretty.json") == ORDERED
     (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + confidence_csv(ROWS).replace("\n", "\r\n").encode())
@@ -147,7 +148,7 @@ def test_duplicate_rows_and_inconsistent_names_are_refused():
         confidence_csv([ROWS[0], ROWS[0]])
     renamed = ConfidenceRow(frame=1, name="other", object=1, confidence=0.5, lost=False, area=1)
     with pytest.raises(ValueError, match="two names"):
-        confidence_json([ROWS[0], renamed])
+        table_json([ROWS[0], renamed])
 
 
 def test_unknown_extension(tmp_path):
@@ -159,7 +160,7 @@ def test_unknown_extension(tmp_path):
 
 
 GOOD_CSV = confidence_csv(ROWS)
-GOOD_JSON = confidence_json(ROWS)
+GOOD_JSON = table_json(ROWS)
 
 
 @pytest.mark.parametrize(
