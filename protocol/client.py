@@ -28,6 +28,7 @@ from protocol import messages as m
 from protocol.curve import CurveKeys
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.liveness import Liveness
 from protocol.sockets import apply_common_options
 from protocol.stream import FrameProvider, PropagateJob
 from protocol.version import PROTOCOL_MAJOR
@@ -78,7 +79,6 @@ class EngineClient:
         self.endpoint = endpoint
         self.timeout = timeout
         self.heartbeat_interval = heartbeat_interval
-        self.heartbeat_liveness = heartbeat_liveness
         self.limits = limits
         self.client_name = client_name
         self.client_version = client_version
@@ -87,10 +87,7 @@ class EngineClient:
         self._outbox: collections.deque[list[bytes | np.ndarray]] = collections.deque()  # encoded messages
         self._pending: dict[str, Pending] = {}
         self._jobs: dict[str, PropagateJob] = {}
-        self._alive_at = time.monotonic()  # when the engine was last heard (or a job began)
-        self._heard = False  # whether the engine has answered on this connection at all
-        self._last_ping = 0.0
-        self._engine_id = ""  # the engine_id first heard (hello_reply or pong); "" until then
+        self._liveness = Liveness(heartbeat_interval, heartbeat_liveness, time.monotonic())
 
     # --- lifetime ---------------------------------------------------------------------------------------
 
@@ -118,7 +115,7 @@ class EngineClient:
         message = make(body, session=session)
         now = time.monotonic()
         if not self._pending and not self._jobs:
-            self._alive_at = now  # silence while nothing was asked is no sign of a dead engine: count from here
+            self._liveness.asked(now)  # silence while nothing was asked is no sign of a dead engine
         pending = Pending(message, kind.reply, now + (self.timeout if timeout is None else timeout))
         self.queue(message)
         self._pending[message.header.msg_id] = pending
@@ -184,7 +181,7 @@ class EngineClient:
         job = PropagateJob(self, message, frames, colorspace, now + self.timeout)
         self.queue(message)
         self._jobs[message.header.msg_id] = job
-        self._alive_at = max(self._alive_at, now)  # silence counts from here, not from the last job
+        self._liveness.asked(now)  # silence counts from here, not from the last job
         self.poll()
         return job
 
@@ -254,7 +251,7 @@ class EngineClient:
                 frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return arrived
-            self._alive_at, self._heard = time.monotonic(), True
+            self._liveness.heard(time.monotonic())
             message = self._decode(frames)
             if message is not None:
                 arrived.append(message)
@@ -297,19 +294,17 @@ class EngineClient:
             pending.reply = message
 
     def _check_engine_id(self, engine_id: str, answering: str) -> None:
-        """Remember the first engine_id; another one means the engine restarted, and what it held is gone: all
-        outstanding work fails, except the request this message answers (a hello to the new engine)."""
-        if not engine_id or engine_id == self._engine_id:
+        """Another engine_id than the first means the engine restarted, and what it held is gone: all outstanding
+        work fails, except the request this message answers (a hello to the new engine)."""
+        if not self._liveness.restarted(engine_id):
             return
-        if self._engine_id:
-            restarted = ProtocolError(
-                ErrorCode.PEER_GONE,
-                f"the engine at {self.endpoint} restarted: its sessions and propagates are gone; start again",
-            )
-            for msg_id in [*self._pending, *self._jobs]:
-                if msg_id != answering:
-                    self._fail(msg_id, restarted)
-        self._engine_id = engine_id
+        restarted = ProtocolError(
+            ErrorCode.PEER_GONE,
+            f"the engine at {self.endpoint} restarted: its sessions and propagates are gone; start again",
+        )
+        for msg_id in [*self._pending, *self._jobs]:
+            if msg_id != answering:
+                self._fail(msg_id, restarted)
 
     def _fail(self, msg_id: str, error: ProtocolError) -> None:
         if msg_id in self._pending:
@@ -329,15 +324,15 @@ class EngineClient:
                 self._fail(msg_id, _timeout(pending.request.msg_type, self.timeout))
         for job in list(self._jobs.values()):
             job.check_deadline(now)
-        if not self._jobs and not (self._pending and self._heard):
+        if not self._jobs and not (self._pending and self._liveness.answered):
             return
-        silence = now - self._alive_at
-        if silence >= self.heartbeat_interval * self.heartbeat_liveness:
+        verdict = self._liveness.verdict(now)
+        if verdict == "gone":
+            silence = self._liveness.silence(now)
             self._fail_everything(
                 ProtocolError(ErrorCode.PEER_GONE, f"the engine at {self.endpoint} is silent for {silence:.1f} s")
             )
-        elif silence >= self.heartbeat_interval and now - self._last_ping >= self.heartbeat_interval:
-            self._last_ping = now
+        elif verdict == "ping":
             self.queue(make(m.Ping()))
 
 
