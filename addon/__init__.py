@@ -8,7 +8,7 @@ are imported when the add-on is registered, not when the package is.
 
 from types import ModuleType
 
-from . import local_engine
+from .core import local_engine
 
 
 def _blender_modules() -> tuple[ModuleType, ...]:

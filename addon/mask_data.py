@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from .raster import BezierPoint, LayerShape, SplineShape
+from .core.raster import BezierPoint, LayerShape, SplineShape
 
 # From Blender 5.2 a layer that fills holes fills by winding: a nested spline cuts only when wound the other way.
 WINDING_HOLES_VERSION = (5, 2, 0)

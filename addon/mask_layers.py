@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 import bpy
 import numpy as np
 
-from . import contour_splines, names
+from . import names
 from .animation import fcurves_of
+from .core import contour_splines
 
 _LINEAR = 1  # Keyframe.interpolation enum value
 _KEYED = ("co", "handle_left", "handle_right")

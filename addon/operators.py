@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 
 import bpy
 
-from . import colour, engine_status, local_engine, panel_settings, preferences, propagate, review, run_inputs, targets
-from .session import Engine, RunFailed, RunProgress
+from . import colour, panel_settings, preferences, propagate, review, run_inputs, targets
+from .core import engine_status, local_engine
+from .core.session import Engine, RunFailed, RunProgress
 
 TIMER_STEP = 0.1  # seconds between polls: often enough for a smooth progress bar, cheap when idle
 
@@ -157,7 +158,7 @@ class MASKPROP_OT_test_connection(_ReachesEngine, bpy.types.Operator):
         return self._check(context) if ready else {"CANCELLED"}
 
     def _check(self, context: bpy.types.Context) -> set[str]:
-        from .connection import ConnectionFailed, check_connection  # loads pyzmq only when used
+        from .core.connection import ConnectionFailed, check_connection  # loads pyzmq only when used
 
         engine = self._engine(context)
         try:

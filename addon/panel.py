@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import engine_status, operators, panel_settings, run_inputs, targets
+from . import operators, panel_settings, run_inputs, targets
+from .core import engine_status
 
 STATUS_ICONS = {"unknown": "QUESTION", "starting": "SORTTIME", "connected": "CHECKMARK", "failed": "ERROR"}
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field, replace
 
 import bpy
 
-from . import colour, result_cache
+from . import colour
+from .core import result_cache
+from .core.session import Engine, PropagationRun, RunFailed, RunProgress, RunSettings
 from .panel_settings import object_enabled
 from .result_sink import ResultSink
 from .run_inputs import cache_folder, is_scene_linear, keyframe_labels, shot_from_clip
-from .session import Engine, PropagationRun, RunFailed, RunProgress, RunSettings
 
 
 @dataclass

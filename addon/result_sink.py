@@ -14,7 +14,8 @@ from typing import Any
 
 import bpy
 
-from . import mask_layers, names, result_cache, results_import
+from . import mask_layers, names, results_import
+from .core import result_cache
 from .run_inputs import object_layers
 
 RESULT_MASK_SUFFIX = " propagated"  # the result Mask of "Shot" is "Shot propagated"

@@ -29,16 +29,12 @@ import bpy
 
 from . import compositor
 from .animation import fcurves_of
-from .vendored import protocol_module
-
-_table = protocol_module("confidence_table")
-ConfidenceRow = _table.ConfidenceRow  # `frame` is the shot index in the file, and a scene frame once placed
+from .core.result_cache import CONFIDENCE_FILE, ConfidenceRow, read_confidence_table
 
 GROUP_NAME = "Propagated mask"
 IMAGE_PREFIX = "maskprop obj"
 PROPERTY_PREFIX = "confidence_obj"
 MARKER_PREFIX = "maskprop review "
-CONFIDENCE_FILE = "confidence.json"
 MATTE_SUFFIXES = (".png", ".exr")
 
 
@@ -59,11 +55,6 @@ class ImportSummary:
     images: tuple[str, ...]
     group: str
     review_frames: tuple[int, ...]
-
-
-def read_confidence_table(path: Path) -> list[ConfidenceRow]:
-    """The rows of an engine `confidence.json`, ordered by frame then object; ValueError if it is not one."""
-    return list(_table.parse_table_json(path.read_text(encoding="utf-8"), str(path)))
 
 
 def file_number(name: str) -> int:

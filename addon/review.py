@@ -9,16 +9,17 @@ from pathlib import Path
 import bpy
 
 from . import results_import
+from .core import result_cache
 
 
 def remark_review(scene: bpy.types.Scene) -> None:
     """Re-key confidence and review markers of the last imported run at the scene's current threshold."""
     settings = scene.maskprop
     mask = bpy.data.masks.get(settings.result_mask)
-    table = Path(settings.result_folder) / results_import.CONFIDENCE_FILE
+    table = Path(settings.result_folder) / result_cache.CONFIDENCE_FILE
     if mask is None or not settings.result_folder or not table.is_file():
         return
-    rows = results_import.read_confidence_table(table)
+    rows = result_cache.read_confidence_table(table)
     placed = [replace(row, frame=settings.result_first_frame + row.frame) for row in rows]
     results_import.key_confidence(scene, mask, placed, settings.threshold)
 

@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 import bpy
 import numpy as np
 
-from . import colour, mask_data, mask_layers, raster
-from .session import Engine, FrameFiles, FrameStream, Shot
+from . import colour, mask_data, mask_layers
+from .core import raster
+from .core.session import Engine, FrameFiles, FrameStream, Shot
 
 CACHE_DIR = "maskprop_cache"  # next to the .blend file, or in the temporary folder for an unsaved file
 
@@ -141,7 +142,7 @@ def keyframe_labels(
 
 def engine_from_preferences(prefs: Any) -> Engine:
     """The engine address, keys and timeout the artist set in the add-on's preferences."""
-    from .connection import KeyFiles
+    from .core.connection import KeyFiles
 
     keys = KeyFiles(bpy.path.abspath(prefs.server_public_key_file), bpy.path.abspath(prefs.client_secret_key_file))
     return Engine(prefs.engine_address, keys, prefs.timeout)

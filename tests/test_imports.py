@@ -113,6 +113,17 @@ def test_packages_import_only_what_ships_with_them(graph):
     assert crossing == []
 
 
+def test_the_add_ons_core_never_imports_blender():
+    """addon/core/ runs in any Python: no `bpy` import in it, at module level or inside a function."""
+    found = []
+    for path in sorted((ROOT / "addon" / "core").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name} imports {name}" for name in names if name.split(".")[0] == "bpy"]
+    assert found == []
+
+
 def test_no_import_cycles(graph):
     assert strongly_connected(graph) == []
 

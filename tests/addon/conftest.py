@@ -11,7 +11,7 @@ import pytest
 
 HAS_BLENDER = importlib.util.find_spec("bpy") is not None
 # Modules whose imports load add-on code that imports bpy: without Blender they cannot even be collected.
-NEED_BLENDER_TO_IMPORT = ["test_names.py", "test_propagate_e2e.py", "test_result_cache.py", "test_results_import.py"]
+NEED_BLENDER_TO_IMPORT = ["test_names.py", "test_propagate_e2e.py", "test_results_import.py"]
 collect_ignore = [] if HAS_BLENDER else NEED_BLENDER_TO_IMPORT
 
 

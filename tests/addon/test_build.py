@@ -78,7 +78,7 @@ def test_offline_with_cached_wheels_builds_a_zip_with_both_pythons(tmp_path):
     with zipfile.ZipFile(tmp_path / "maskprop-0.1.0-macos_arm64.zip") as archive:
         names = set(archive.namelist())
         manifest = tomllib.loads(archive.read("blender_manifest.toml").decode())
-    assert {"__init__.py", "connection.py", "vendored.py", "protocol/client.py"} <= names
+    assert {"__init__.py", "core/connection.py", "vendored.py", "protocol/client.py"} <= names
     assert len(manifest["wheels"]) == 4
     assert {wheel.removeprefix("./") for wheel in manifest["wheels"]} <= names
     assert manifest["platforms"] == ["macos-arm64"]

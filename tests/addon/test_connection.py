@@ -8,7 +8,8 @@ import pytest
 import zmq
 import zmq.auth
 
-from addon import connection, vendored
+from addon import vendored
+from addon.core import connection
 from tests.protocol.scripted_engine import ScriptedEngine
 
 NOBODY = "tcp://127.0.0.1:9"  # the discard port: nothing answers there

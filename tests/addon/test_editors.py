@@ -32,7 +32,8 @@ def run_in_blender(frames: str, checkpoint: str, movie: str, address: str, work:
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.preferences.addon_enable(module="addon")
-    from addon import engine_status, local_engine, operators, panel, targets
+    from addon import operators, panel, targets
+    from addon.core import engine_status, local_engine
     from tests.addon import layout_recorder
 
     bpy.ops.wm.save_as_mainfile(filepath=str(Path(work) / "shot.blend"))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from addon import connection, local_engine
-from addon.local_engine import LocalEngineError, LocalEngineSpec
+from addon.core import connection, local_engine
+from addon.core.local_engine import LocalEngineError, LocalEngineSpec
 from protocol import messages as m
 from protocol.client import EngineClient
 from protocol.environment import engine_environment
@@ -162,7 +162,7 @@ def test_a_run_needing_another_plate_folder_restarts_the_engine_with_both(tmp_pa
 def test_the_engine_stops_when_the_process_that_started_it_exits(tmp_path):
     python = script(tmp_path, 'echo "serving on $5"\nexec sleep 60\n')
     started = f"""
-from addon import local_engine
+from addon.core import local_engine
 engine = local_engine.ensure(local_engine.LocalEngineSpec({python!r}, "", {free_address()!r}))
 engine.wait()
 print(engine.process.pid)

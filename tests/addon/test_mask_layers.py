@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from addon import contour_splines, raster
+from addon.core import contour_splines, raster
 
 REPO = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 320, 240

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import pytest
 
-from addon.result_cache import write_png16
+from addon.core.result_cache import write_png16
 from engine.server.launch import ServerProcess
 
 pytestmark = pytest.mark.blender
@@ -58,8 +58,9 @@ def run_in_blender(endpoint: str, frames: str, work: str) -> None:
 
     import bpy
 
-    from addon import panel_settings, propagate, review, run_inputs, session
-    from addon.session import Engine, RunFailed
+    from addon import panel_settings, propagate, review, run_inputs
+    from addon.core import session
+    from addon.core.session import Engine, RunFailed
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     panel_settings.register()
@@ -232,7 +233,8 @@ def _layer_keys(mask: object) -> dict:
 
 def _layer_fills(bpy: object, scene: object, layer: str) -> np.ndarray:
     """The result layer's fill on each clip frame, read back through the rasteriser: (frames, height, width)."""
-    from addon import mask_data, raster
+    from addon import mask_data
+    from addon.core import raster
 
     result = bpy.data.masks[MASK] if layer in bpy.data.masks[MASK].layers else bpy.data.masks[RESULT_MASK]
     fills = []

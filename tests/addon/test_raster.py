@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from addon import raster
-from addon.raster import BezierPoint, LayerShape, SplineShape
+from addon.core import raster
+from addon.core.raster import BezierPoint, LayerShape, SplineShape
 
 REPO = Path(__file__).resolve().parents[2]
 # Handle length, as a fraction of the radius, of the usual four-segment cubic Bézier circle.

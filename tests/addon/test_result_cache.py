@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from addon import result_cache
+from addon.core import result_cache
 from protocol import messages as m
 
 WIDTH, HEIGHT = 12, 8
@@ -103,7 +103,7 @@ def test_a_run_that_produced_nothing_changes_nothing(tmp_path: Path) -> None:
             '"frames": [{"frame": 0, "polygons": [{"hole": false, "points": [1, 2]}]}]}',
             "needs \\(x, y\\) points",
         ),
-        ("confidence.json", '{"format": "other"}', "is not a maskprop-confidence table"),
+        ("confidence.json", '{"format": "other"}', "is not a maskprop-confidence document"),
     ],
 )
 def test_results_that_cannot_be_merged_are_refused_before_a_run(tmp_path: Path, file: str, text: str, reason: str):

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from addon import animation, results_import
-from addon.results_import import ConfidenceRow
+from addon.core import result_cache
+from addon.core.result_cache import ConfidenceRow
 from engine.io import read_confidence, write_confidence, write_label_map, write_matte
 
 pytestmark = pytest.mark.blender
@@ -123,7 +124,7 @@ def looks(engine_out: Path, tmp_path_factory: pytest.TempPathFactory) -> list[di
 
 
 def test_reader_agrees_with_the_engine(engine_out: Path) -> None:
-    ours = results_import.read_confidence_table(engine_out / "confidence.json")
+    ours = result_cache.read_confidence_table(engine_out / "confidence.json")
     engine = read_confidence(engine_out / "confidence.json")
 
     assert ours == engine  # one row type: the protocol's
@@ -150,7 +151,7 @@ def test_reader_rejects_other_files(tmp_path: Path, text: str, message: str) -> 
     path.write_text(text)
 
     with pytest.raises(ValueError, match=message):
-        results_import.read_confidence_table(path)
+        result_cache.read_confidence_table(path)
 
 
 def test_review_frames_take_the_worst_object_and_lost_objects() -> None:

@@ -19,7 +19,7 @@ CHILD = """
 import json, sys
 import bpy
 from addon import panel_settings, propagate, run_inputs
-from addon.session import Engine
+from addon.core.session import Engine
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 panel_settings.register()

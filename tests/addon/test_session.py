@@ -15,7 +15,16 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from addon.session import Engine, FrameFiles, FrameStream, PropagationRun, RunFailed, RunProgress, RunSettings, Shot
+from addon.core.session import (
+    Engine,
+    FrameFiles,
+    FrameStream,
+    PropagationRun,
+    RunFailed,
+    RunProgress,
+    RunSettings,
+    Shot,
+)
 from engine.io.view import DisplayView
 from engine.server.launch import ServerProcess
 from tests.protocol.scripted_engine import ScriptedEngine

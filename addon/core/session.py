@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..vendored import protocol_module
 from .connection import KeyFiles, _curve_keys
-from .vendored import protocol_module
 
 CLOSE_TIMEOUT = 2.0  # seconds: closing must not hold Blender up; the engine expires a session it never hears of
 BUSY_RETRY_DEFAULT = 2.0  # seconds to wait when a busy engine gives no usable retry_after

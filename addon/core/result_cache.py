@@ -32,10 +32,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .results_import import CONFIDENCE_FILE, ConfidenceRow, read_confidence_table
-from .vendored import protocol_module
+from ..vendored import protocol_module
 
-table_json = protocol_module("confidence_table").table_json
+_table = protocol_module("confidence_table")
+ConfidenceRow = _table.ConfidenceRow  # `frame` is the shot index in the file, and a scene frame once placed
+CONFIDENCE_FILE = "confidence.json"
 
 MATTES, INCOMING, CONTOURS = "mattes", "incoming", "contours"
 CONTOURS_FORMAT, CONTOURS_VERSION = "maskprop-contours", 1
@@ -49,6 +50,11 @@ class ObjectContours(NamedTuple):
     width: int
     height: int
     frames: dict[int, list[Polygon]]  # an empty list: the object was lost on that frame
+
+
+def read_confidence_table(path: Path) -> list[ConfidenceRow]:
+    """The rows of an engine `confidence.json`, ordered by frame then object; ValueError if it is not one."""
+    return list(_table.parse_table_json(path.read_text(encoding="utf-8"), str(path)))
 
 
 def frame_name(index: int) -> str:
@@ -185,7 +191,7 @@ def _write_confidence(folder: Path, rows: Mapping[int, Sequence[Mapping[str, Any
             name = names.get(index) or frame_name(index)
             row = ConfidenceRow(index, name, entry["id"], entry["confidence"], entry["lost"], entry["area"])
             merged[index, row.object] = row
-    _write_atomic(path, table_json(merged.values()).encode("utf-8"))
+    _write_atomic(path, _table.table_json(merged.values()).encode("utf-8"))
 
 
 def _write_contours(folder: Path, object_id: int, traced: ObjectContours) -> None:

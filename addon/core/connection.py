@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .vendored import protocol_module
+from ..vendored import protocol_module
 
 
 class KeyFiles(NamedTuple):

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .vendored import protocol_module
+from ..vendored import protocol_module
 
 _launch = protocol_module("launch")
 START_TIMEOUT = _launch.START_TIMEOUT
