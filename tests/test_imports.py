@@ -124,6 +124,16 @@ def test_the_add_ons_core_never_imports_blender():
     assert found == []
 
 
+def test_no_two_public_classes_share_a_name():
+    """A class name says what one thing is: `Job` in three places said nothing."""
+    places: dict[str, list[str]] = {}
+    for name, path in module_files().items():
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                places.setdefault(node.name, []).append(name)
+    assert {name: where for name, where in places.items() if len(where) > 1} == {}
+
+
 def test_no_import_cycles(graph):
     assert strongly_connected(graph) == []
 

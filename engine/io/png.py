@@ -34,7 +34,7 @@ Source = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
-class Header:
+class PngHeader:
     """The IHDR fields that matter for decoding."""
 
     width: int
@@ -71,7 +71,7 @@ def iter_chunks(data: bytes, source: Source) -> Iterator[tuple[bytes, bytes]]:
         offset = end + 4
 
 
-def read_header(data: bytes, source: Source) -> Header:
+def read_header(data: bytes, source: Source) -> PngHeader:
     """The IHDR of a PNG (which must be its first chunk), checked for sane values."""
     kind, payload = next(iter_chunks(data, source))
     if kind != b"IHDR" or len(payload) != 13:
@@ -81,7 +81,7 @@ def read_header(data: bytes, source: Source) -> Header:
         raise InputError(f"PNG {source} is corrupt: its header says {width}x{height} pixels", source)
     if compression != 0 or filtering != 0 or interlace not in (0, 1):
         raise InputError(f"PNG {source} is corrupt: unknown compression, filter or interlace method", source)
-    return Header(width, height, depth, colour, interlace == 1)
+    return PngHeader(width, height, depth, colour, interlace == 1)
 
 
 def decode_indexed(data: bytes, source: Source) -> tuple[np.ndarray, np.ndarray]:
