@@ -41,6 +41,7 @@ def test_clip_benchmark_writes_the_time_split_and_memory(tmp_path, capsys):
     assert "decode" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_object_counts_and_precisions_run_side_by_side_each_in_its_own_process(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="engine")
     out = tmp_path / "bench.json"

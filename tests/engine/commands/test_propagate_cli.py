@@ -52,6 +52,7 @@ def golden_args(shot: Path, checkpoint: Path, case, out: str = "out") -> list[st
     ]
 
 
+@pytest.mark.slow
 def test_the_cli_reproduces_the_reference_labels(shot, parity_checkpoint, case, engine_env):
     done = propagate(*golden_args(shot, parity_checkpoint, case), env=engine_env)
     assert done.returncode == 0, done.stderr

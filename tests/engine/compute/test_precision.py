@@ -173,6 +173,7 @@ def _shot(name: str) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["blackswan", "car-shadow", "motocross-jump", "scooter-black"])
 def test_bf16_agrees_with_fp32_on_real_frames(davis_network, name):
     """bf16's stated accuracy: >= 99.5 % of label-map pixels equal to fp32's on every frame, mattes within

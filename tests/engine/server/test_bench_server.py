@@ -6,7 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_bench_server_writes_in_process_and_socket_figures(tmp_path, engine_env):
     out = tmp_path / "bench.json"
     command = [sys.executable, "-m", "engine", "bench", "server", "--size", "64x48", "--frames", "4"]

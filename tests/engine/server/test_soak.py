@@ -11,6 +11,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 GRACE = 2.0
 
 
@@ -20,6 +22,7 @@ def soak(tmp_path, engine_env, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=engine_env)
 
 
+@pytest.mark.slow
 def test_a_killed_client_leaves_the_others_mattes_identical_to_solo_runs(tmp_path, engine_env):
     done = soak(tmp_path, engine_env, "--clients", "2", "--frames", "12", "--kill-after", "4", "--client-grace", "2")
     assert done.returncode == 0, done.stdout + done.stderr

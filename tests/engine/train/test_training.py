@@ -47,6 +47,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_model(path).state_dict()
 
 
+@pytest.mark.slow
 def test_a_minute_of_cpu_training_halves_the_validation_loss(tmp_path, quiet):
     torch.set_num_threads(1)
     options = _options(tmp_path / "run", steps=220, size=(64, 64), frames=4, val_every=220, val_clips=12)
