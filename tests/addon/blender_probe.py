@@ -35,7 +35,7 @@ def install(zip_path: str) -> dict[str, Any]:
     client_module = vendored.protocol_module("client")
     with client_module.EngineClient("tcp://127.0.0.1:9", timeout=0.3) as client:
         constructed = type(client).__module__
-    connection = importlib.import_module(f"{EXTENSION}.connection")
+    connection = importlib.import_module(f"{EXTENSION}.core.connection")
     try:
         connection.check_connection("tcp://127.0.0.1:9", connection.KeyFiles(), timeout=0.3)
         hello_code = "none"
