@@ -19,12 +19,10 @@ Shot frames are indices from 0; matte files are named after the clip frame (inde
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,6 +33,7 @@ import numpy as np
 from ..vendored import protocol_module
 
 _table = protocol_module("confidence_table")
+_replace_atomically = protocol_module("atomic").replace_atomically  # a crashed Blender leaves old or whole files
 ConfidenceRow = _table.ConfidenceRow  # `frame` is the shot index in the file, and a scene frame once placed
 CONFIDENCE_FILE = "confidence.json"
 
@@ -73,34 +72,7 @@ def write_png16(path: Path, image: np.ndarray) -> None:
 
     header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
     data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    _write_atomic(path, data)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a reader, or a Blender that crashes, sees the old file or the whole new
-    one: a temporary file of its own in the same folder (two writers never share one), fsynced, then renamed."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in `folder` durable where the platform can (Windows cannot open a folder)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    _replace_atomically(path, data)
 
 
 def traced_polygons(result: Any) -> dict[int, list[Polygon]]:
@@ -191,7 +163,7 @@ def _write_confidence(folder: Path, rows: Mapping[int, Sequence[Mapping[str, Any
             name = names.get(index) or frame_name(index)
             row = ConfidenceRow(index, name, entry["id"], entry["confidence"], entry["lost"], entry["area"])
             merged[index, row.object] = row
-    _write_atomic(path, _table.table_json(merged.values()).encode("utf-8"))
+    _replace_atomically(path, _table.table_json(merged.values()).encode("utf-8"))
 
 
 def _write_contours(folder: Path, object_id: int, traced: ObjectContours) -> None:
@@ -207,7 +179,7 @@ def _write_contours(folder: Path, object_id: int, traced: ObjectContours) -> Non
         "frames": frames,
     }
     (folder / CONTOURS).mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / CONTOURS / f"obj{object_id}.json", json.dumps(document).encode("utf-8"))
+    _replace_atomically(folder / CONTOURS / f"obj{object_id}.json", json.dumps(document).encode("utf-8"))
 
 
 def read_contours(folder: Path) -> dict[int, ObjectContours]:

@@ -1,17 +1,8 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a truncated frame.
-
-Every output of the engine (mattes, label maps, confidence tables) goes through `write_bytes_atomic`: the bytes
-are written to a hidden temporary file in the destination's own folder (same file system, so the final rename
-is atomic), flushed and fsynced, then moved over the destination with `os.replace`. A job killed half-way
-leaves either the previous file or nothing, plus at worst one hidden temporary file, never a truncated output
-that Blender or a compositor would happily load.
-
-Temporary names look like `.00012.3fa9c1d2.tmp.png`: the leading dot hides them from shell globs, from
-`glob.glob` and from our own folder reader; the random part lets several writers share a folder; the real
-extension stays last so tools that sniff by extension still know the format.
-
-Failures are `OutputError`s with one line naming the path. The temporary file is removed on any failure,
-including KeyboardInterrupt.
+"""Atomic file writes of the engine's outputs (mattes, label maps, confidence tables), with errors a user can act
+on: `protocol.atomic` does the writing (a hidden temporary file in the same folder, fsynced, renamed over the
+destination), this module says what went wrong in one line naming the path. A job killed half-way leaves either
+the previous file or nothing, plus at worst one hidden temporary file, never a truncated output that Blender or a
+compositor would happily load.
 """
 
 from __future__ import annotations
@@ -19,32 +10,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 from pathlib import Path
 
 from engine.io.errors import OutputError
+from protocol.atomic import create_temp, replace_atomically, temp_name
 
-_TEMP_ATTEMPTS = 16
+__all__ = ["ensure_output_folder", "temp_name", "write_bytes_atomic", "write_text_atomic"]
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
     """Replace `path` with `data` atomically and durably; returns the path written."""
     path = Path(path)
-    temp, fd = _create_temp(path)
     try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(error, OSError):
-            raise OutputError(f"cannot write {path}: {_reason(error)}", path) from error
-        raise
-    _fsync_folder(path.parent)
-    return path
+        return replace_atomically(path, data)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {_explain(error, path.parent)}", path) from error
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
@@ -66,37 +46,28 @@ def ensure_output_folder(folder: str | os.PathLike[str], create: bool = True) ->
             raise OutputError(f"output folder {folder} exists and is not a folder", folder) from error
         except OSError as error:
             raise OutputError(f"cannot create output folder {folder}: {_reason(error)}", folder) from error
-    temp, fd = _create_temp(folder / "probe")
+    probe = folder / "probe"
+    try:
+        temp, fd = create_temp(probe)
+    except OSError as error:
+        raise OutputError(f"cannot write {probe}: {_explain(error, folder)}", probe) from error
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(temp)
     return folder
 
 
-def temp_name(path: Path, token: str) -> Path:
-    """The hidden temporary name used while writing `path` (exposed so tools can recognise leftovers)."""
-    return path.with_name(f".{path.stem}.{token}.tmp{path.suffix}")
-
-
-def _create_temp(path: Path) -> tuple[Path, int]:
-    """Create a fresh temporary file next to `path`; mode 0o666 less the umask, like a plain `open`."""
-    folder = path.parent
-    for _ in range(_TEMP_ATTEMPTS):
-        temp = temp_name(path, secrets.token_hex(4))
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
-        except FileNotFoundError as error:
-            raise OutputError(f"cannot write {path}: output folder {folder} does not exist", path) from error
-        except NotADirectoryError as error:
-            raise OutputError(f"cannot write {path}: {_not_a_folder(folder)} is not a folder", path) from error
-        except PermissionError as error:
-            raise OutputError(f"cannot write {path}: output folder {folder} is not writable", path) from error
-        except OSError as error:
-            raise OutputError(f"cannot write {path}: {_reason(error)}", path) from error
-        return temp, fd
-    raise OutputError(f"cannot write {path}: could not create a temporary file in {folder}", path)
+def _explain(error: OSError, folder: Path) -> str:
+    """What the user has to fix, from the OS's error while writing into `folder`."""
+    if isinstance(error, FileNotFoundError):
+        return f"output folder {folder} does not exist"
+    if isinstance(error, NotADirectoryError):
+        return f"{_not_a_folder(folder)} is not a folder"
+    if isinstance(error, PermissionError):
+        return f"output folder {folder} is not writable"
+    if isinstance(error, FileExistsError):
+        return f"could not create a temporary file in {folder}"
+    return _reason(error)
 
 
 def _not_a_folder(folder: Path) -> Path:
@@ -105,20 +76,6 @@ def _not_a_folder(folder: Path) -> Path:
         if candidate.exists() and not candidate.is_dir():
             return candidate
     return folder
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Persist the rename itself. Best effort: Windows cannot open folders, some file systems refuse."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _reason(error: OSError) -> str:

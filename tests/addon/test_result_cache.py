@@ -6,7 +6,6 @@ No Blender needed: the module works on files and the protocol's result messages.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import cv2
@@ -143,26 +142,3 @@ def test_traced_polygons_split_by_starts_and_a_lost_object_has_none() -> None:
 def test_a_result_without_outlines_is_an_error() -> None:
     with pytest.raises(ValueError, match="no outlines with frame 3"):
         result_cache.traced_polygons(result_with(None))
-
-
-def test_writers_of_the_same_file_never_share_a_temporary_file(tmp_path: Path) -> None:
-    """Two writers (a run finishing while another starts) each write whole files; no leftovers, no collision."""
-    target = tmp_path / "confidence.json"
-    contents = [bytes([index]) * 200_000 for index in range(2)]
-    failures: list[BaseException] = []
-
-    def write(data: bytes) -> None:
-        try:
-            for _ in range(30):
-                result_cache._write_atomic(target, data)
-        except BaseException as error:  # collected: a thread's exception would otherwise vanish
-            failures.append(error)
-
-    threads = [threading.Thread(target=write, args=(data,)) for data in contents]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
-    assert target.read_bytes() in contents
-    assert [path.name for path in tmp_path.iterdir()] == ["confidence.json"]
