@@ -8,18 +8,22 @@ holds `checkpoints/` (`last.pth` and the newest step files), `loss.csv`, `valida
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+from dataclasses import MISSING
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.choices import MODEL_NAMES
 from engine.commands import precision_option
 from engine.commands.propagation_options import non_negative, positive
 from engine.exit_codes import OK, run_reporting_errors
+from engine.propagation.settings import DEFAULTS as PROPAGATION_DEFAULTS
 from engine.propagation.settings import READERS
+from engine.train.options import TrainOptions
 
-if TYPE_CHECKING:
-    from engine.train.options import TrainOptions
+# Each flag's default is the training options' own (one place for each); the options load no torch.
+DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainOptions) if field.default is not MISSING}
+
 
 log = logging.getLogger("engine.train")
 
@@ -36,22 +40,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "stills:DAVIS (each annotated frame as a still) or composite:DAVIS (objects of its videos moved over "
         "others); repeat to mix, weights default to 1 (default: procedural)",
     )
-    data.add_argument("--frames", type=_at_least_two, default=6, help="frames per clip (default %(default)s)")
     data.add_argument(
-        "--size", type=size_argument, default=(384, 384), help="HxW of clips, multiples of 16 (default 384x384)"
+        "--frames", type=_at_least_two, default=DEFAULTS["frames"], help="frames per clip (default %(default)s)"
     )
-    data.add_argument("--max-objects", type=positive, default=2, help="objects per clip (default %(default)s)")
+    data.add_argument(
+        "--size",
+        type=size_argument,
+        default=DEFAULTS["size"],
+        help=f"HxW of clips, multiples of 16 (default {_size_text()})",
+    )
+    data.add_argument(
+        "--max-objects", type=positive, default=DEFAULTS["max_objects"], help="objects per clip (default %(default)s)"
+    )
     data.add_argument("--max-skip", type=positive, help="video frames at most N apart, in order (default: anywhere)")
     data.add_argument(
-        "--hide-ramp", type=non_negative, default=0, help="steps to ramp Hide-and-Seek up (default %(default)s: off)"
+        "--hide-ramp",
+        type=non_negative,
+        default=DEFAULTS["hide_ramp"],
+        help="steps to ramp Hide-and-Seek up (default %(default)s: off)",
     )
     data.add_argument(
-        "--workers", type=non_negative, default=0, help="dataloader worker processes (default %(default)s)"
+        "--workers",
+        type=non_negative,
+        default=DEFAULTS["workers"],
+        help="dataloader worker processes (default %(default)s)",
     )
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model",
-        default="small",
+        default=DEFAULTS["model"],
         choices=MODEL_NAMES,
         help="named network configuration to train (default %(default)s); lite* ones start from ImageNet weights "
         "(the train extra)",
@@ -60,42 +77,73 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--init", type=Path, help="checkpoint to fine-tune from, its configuration kept (default: train from scratch)"
     )
     model.add_argument(
-        "--reader", choices=tuple(READERS), default="global", help="memory reader to train with (default %(default)s)"
+        "--reader",
+        choices=tuple(READERS),
+        default=PROPAGATION_DEFAULTS["reader"],
+        help="memory reader to train with (default %(default)s)",
     )
     model.add_argument("--recurrent", action="store_true", help="memorise each frame's prediction, as inference does")
     schedule = parser.add_argument_group("schedule")
-    schedule.add_argument("--steps", type=positive, help="optimiser steps in total (default 10000)")
+    schedule.add_argument("--steps", type=positive, help=f"optimiser steps in total (default {DEFAULTS['steps']})")
     schedule.add_argument(
-        "--clips-per-step", type=positive, default=4, help="clips per optimiser step (default %(default)s)"
+        "--clips-per-step",
+        type=positive,
+        default=DEFAULTS["clips_per_step"],
+        help="clips per optimiser step (default %(default)s)",
     )
-    schedule.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default %(default)s)")
+    schedule.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="AdamW learning rate (default %(default)s)")
     schedule.add_argument(
-        "--lr-step", type=positive, default=4000, help="halve the rate every N steps (default %(default)s)"
+        "--lr-step",
+        type=positive,
+        default=DEFAULTS["lr_step"],
+        help="halve the rate every N steps (default %(default)s)",
     )
-    schedule.add_argument("--seed", type=int, default=0, help="seed of clip sampling and weights (default %(default)s)")
-    schedule.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
+    schedule.add_argument(
+        "--seed", type=int, default=DEFAULTS["seed"], help="seed of clip sampling and weights (default %(default)s)"
+    )
+    schedule.add_argument(
+        "--device", default=DEFAULTS["device"], help="auto, cpu, cuda or cuda:N (default %(default)s)"
+    )
     precision_option.add_arguments(schedule)
     output = parser.add_argument_group("checkpoints and validation")
     output.add_argument(
-        "--save-every", type=positive, default=500, help="steps between checkpoints (default %(default)s)"
+        "--save-every",
+        type=positive,
+        default=DEFAULTS["save_every"],
+        help="steps between checkpoints (default %(default)s)",
     )
     output.add_argument(
-        "--keep", type=non_negative, default=3, help="step checkpoints kept besides last.pth (default %(default)s)"
+        "--keep",
+        type=non_negative,
+        default=DEFAULTS["keep"],
+        help="step checkpoints kept besides last.pth (default %(default)s)",
     )
     output.add_argument(
-        "--val-every", type=positive, default=500, help="steps between validations (default %(default)s)"
+        "--val-every",
+        type=positive,
+        default=DEFAULTS["val_every"],
+        help="steps between validations (default %(default)s)",
     )
     output.add_argument(
-        "--val-clips", type=non_negative, default=16, help="held-out clips of the validation loss (default %(default)s)"
+        "--val-clips",
+        type=non_negative,
+        default=DEFAULTS["val_clips"],
+        help="held-out clips of the validation loss (default %(default)s)",
     )
     output.add_argument(
         "--val-davis", type=Path, help="DAVIS folder scored with J&F at each validation (default: none, no J&F)"
     )
     output.add_argument(
-        "--val-max-size", type=non_negative, default=480, help="internal size for J&F runs (default %(default)s)"
+        "--val-max-size",
+        type=non_negative,
+        default=DEFAULTS["val_max_size"],
+        help="internal size for J&F runs (default %(default)s)",
     )
     output.add_argument(
-        "--log-every", type=positive, default=10, help="steps between progress lines (default %(default)s)"
+        "--log-every",
+        type=positive,
+        default=DEFAULTS["log_every"],
+        help="steps between progress lines (default %(default)s)",
     )
 
 
@@ -117,7 +165,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> TrainOptions:
     from engine.model.config import named_config
-    from engine.train.options import DataSpec, TrainOptions
+    from engine.train.options import DataSpec
 
     if (args.out / "checkpoints").is_dir():
         raise ValueError(f"{args.out} already holds a run: add --resume to continue it, or choose another folder")
@@ -127,7 +175,7 @@ def _options(args: argparse.Namespace) -> TrainOptions:
         data=tuple(DataSpec.parse(text) for text in args.data or ["procedural"]),
         model=args.model,
         init=args.init,
-        steps=args.steps or 10_000,
+        steps=args.steps or DEFAULTS["steps"],
         clips_per_step=args.clips_per_step,
         frames=args.frames,
         size=args.size,
@@ -151,6 +199,11 @@ def _options(args: argparse.Namespace) -> TrainOptions:
         val_max_size=args.val_max_size,
         log_every=args.log_every,
     )
+
+
+def _size_text() -> str:
+    height, width = DEFAULTS["size"]
+    return f"{height}x{width}"
 
 
 def size_argument(text: str) -> tuple[int, int]:

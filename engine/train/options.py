@@ -1,17 +1,18 @@
 """Everything a training run is told, checked before any data is read or any network is built.
 
 The options are stored in every checkpoint of the run, so `--resume` needs nothing but the run folder,
-and a checkpoint says how it was trained.
+and a checkpoint says how it was trained. The defaults here are the command line's too (`engine train --help`
+reads them), so this module loads no torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from engine.model.padding import STRIDE
-from engine.train.dataset import HideAndSeek
+if TYPE_CHECKING:
+    from engine.train.dataset import HideAndSeek
 
 PROCEDURAL = "procedural"
 # bf16 needs no loss scaling: it has fp32's exponent range, so small gradients do not underflow as in fp16.
@@ -81,6 +82,8 @@ class TrainOptions:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
         if self.frames < 2:
             raise ValueError("--frames must be at least 2: one to memorise, one to segment")
+        from engine.model.padding import STRIDE
+
         if any(side < STRIDE or side % STRIDE for side in self.size):
             raise ValueError(f"--size {self.size[0]}x{self.size[1]}: each side must be a multiple of {STRIDE}")
         if not self.data:
@@ -96,6 +99,8 @@ class TrainOptions:
 
     @property
     def hiding(self) -> HideAndSeek:
+        from engine.train.dataset import HideAndSeek
+
         return HideAndSeek(self.hide_top, self.hide_ramp)
 
     def to_dict(self) -> dict[str, Any]:
