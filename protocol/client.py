@@ -78,7 +78,6 @@ class EngineClient:
     ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
-        self.heartbeat_interval = heartbeat_interval
         self.limits = limits
         self.client_name = client_name
         self.client_version = client_version
@@ -218,7 +217,8 @@ class EngineClient:
             now = time.monotonic()
             if end is not None and now >= end:
                 raise ProtocolError(ErrorCode.TIMEOUT, f"nothing happened within {timeout:.1f} s")
-            wait = self.heartbeat_interval / 4 if end is None else min(self.heartbeat_interval / 4, end - now)
+            step = self._liveness.interval / 4
+            wait = step if end is None else min(step, end - now)
             self._socket.poll(max(1, int(wait * 1000)), zmq.POLLIN)
             self.poll()
 
