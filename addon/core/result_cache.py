@@ -53,7 +53,7 @@ class ObjectContours(NamedTuple):
 
 def read_confidence_table(path: Path) -> list[ConfidenceRow]:
     """The rows of an engine `confidence.json`, ordered by frame then object; ValueError if it is not one."""
-    return list(_table.parse_table_json(path.read_text(encoding="utf-8"), str(path)))
+    return _table.parse_table_json(path.read_text(encoding="utf-8"), str(path))
 
 
 def frame_name(index: int) -> str:
