@@ -43,9 +43,11 @@ class EngineProcess:
         log_path: Path | None = None,
         environment: Mapping[str, str] | None = None,
         start_timeout: float = START_TIMEOUT,
+        detached: bool = False,
     ) -> None:
         """Start `python -m engine serve ARGS`; its output goes to `log_path` (default: a new temporary file,
-        kept, so that the artist can read it)."""
+        kept, so that the artist can read it). `detached` starts it in a session of its own, so that it outlives
+        this process and the signals sent to this process's group (a farm environment's engine)."""
         self.python = python
         self.start_timeout = start_timeout
         self.endpoint = ""  # once `poll()` has seen the `serving on` line
@@ -62,6 +64,7 @@ class EngineProcess:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=engine_environment(environment),
+                    start_new_session=detached,
                 )
             except OSError as error:  # a file that is no program (exec format error), or none at all
                 raise EngineStartError(f"The engine's Python interpreter {python} cannot run: {error}") from None

@@ -70,6 +70,11 @@ class PropagateJob:
         return (self.summary is not None or self.error is not None) and not self._arrived
 
     @property
+    def has_results(self) -> bool:
+        """Results have arrived that `take()` would hand over."""
+        return bool(self._arrived)
+
+    @property
     def taken(self) -> int:
         return self._taken
 
@@ -94,7 +99,7 @@ class PropagateJob:
                 if self.error is not None:
                     raise self.error
                 return
-            self.client.wait_until(lambda: bool(self._arrived) or self.done)
+            self.client.wait_until(lambda: self.has_results or self.done)
 
     def cancel(self) -> None:
         self.client.cancel(self)

@@ -25,6 +25,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the job file's, else auto)")
     view_options.add_config_argument(parser)
     parser.add_argument(
+        "--engine",
+        metavar="DIR",
+        default="",
+        help="send the shots to the engine started in DIR (maskprop farm-engine start) (default: none, the network "
+        "loads in this process)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check the job file and the selected shots' files (creating output folders), propagate nothing",
@@ -46,7 +53,7 @@ def _batch(args: argparse.Namespace) -> int:
     job = dataclasses.replace(job, checkpoint=args.checkpoint or job.checkpoint, device=args.device or job.device)
     shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
     if not args.check:
-        return run_job(job, shots, stop, show_progress=shows_progress(args))
+        return run_job(job, shots, stop, show_progress=shows_progress(args), engine=args.engine)
     for plan in check_shots(job, shots):
         print(f"{plan.shot.spec.name}: {plan.frames} frames, {'finished' if plan.finished else 'to propagate'}")
     return OK

@@ -57,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _propagate(args: argparse.Namespace) -> int:
+    from engine.checkpoint_choice import resolve_checkpoint
     from engine.compute.device import select_device
     from engine.compute.precision import choose_for_device
     from engine.io.view import DisplayView
     from engine.model.loader import load_network
-    from engine.model.weights import resolve_checkpoint
     from engine.propagation.settings import DEFAULTS, settings_from
     from engine.shots.shot import ShotSpec, prepare_shot, propagate_shot
 

@@ -11,7 +11,7 @@ from engine.commands import precision_option
 from engine.propagation.plan import DIRECTIONS
 from engine.propagation.settings import DEFAULTS, READERS
 
-# Where a command that runs the network finds it without --checkpoint: `engine.model.weights.resolve_checkpoint`.
+# Where a command that runs the network finds it without --checkpoint: `engine.checkpoint_choice.resolve_checkpoint`.
 CHECKPOINT_HELP = (
     "AFB-URR checkpoint (.pth) (default: $MASKPROP_CHECKPOINT, else the config file's, else the shipped network)"
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from engine import checkpoint_choice
 from engine.compute.device import select_device, set_deterministic
 from engine.errors import CheckpointError
 from engine.model import weights
@@ -17,11 +18,13 @@ def load_network(
     configuration the checkpoint stores."""
     target = select_device(device)
     set_deterministic(deterministic)
-    path = weights.resolve_checkpoint(checkpoint)
+    path = checkpoint_choice.resolve_checkpoint(checkpoint)
     try:
         model = weights.load_model(path, map_location=target)
     except CheckpointError as exc:
-        if path != weights.DEFAULT_NETWORK:
+        if path != checkpoint_choice.DEFAULT_NETWORK:
             raise
-        raise CheckpointError(f"the network shipped with the engine is damaged: {exc}\n{weights.REINSTALL}") from None
+        raise CheckpointError(
+            f"the network shipped with the engine is damaged: {exc}\n{checkpoint_choice.REINSTALL}"
+        ) from None
     return model.to(target).eval().requires_grad_(False)

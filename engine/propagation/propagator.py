@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -28,11 +27,10 @@ from engine.model.readout import ReadOptions
 from engine.propagation.bank import FeatureBank
 from engine.propagation.bank_config import BankConfig
 from engine.propagation.confidence import distance_discount, is_lost, object_confidence
-from engine.propagation.contours import Outline, trace_outline
+from engine.propagation.contours import trace_outline
+from engine.propagation.frame_result import FrameResult, ObjectState, Source
 from engine.propagation.plan import Direction, Segment, plan
 from engine.propagation.tracker import Tracker
-
-Source = Literal["forward", "backward", "keyframe"]
 
 
 @dataclass(frozen=True)
@@ -52,31 +50,6 @@ class Settings:
             raise ValueError("max_size must be 0 (native) or positive")
         if self.memory_every is not None and self.memory_every < 1:
             raise ValueError("memory_every must be 1 or more")
-
-
-@dataclass(frozen=True)
-class ObjectState:
-    id: int
-    confidence: float
-    lost: bool
-    area: int  # plate pixels where the matte is at least 0.5
-
-
-@dataclass(frozen=True)
-class FrameResult:
-    index: int
-    source: Source
-    object_ids: tuple[int, ...]
-    mattes: np.ndarray  # (K, H, W) float32 in [0, 1], one per object id, plate resolution
-    labels: np.ndarray  # (H, W) uint8 object ids, 0 = background
-    uncertainty: np.ndarray  # (H, W) float32 URR uncertainty, 0 on keyframes
-    objects: tuple[ObjectState, ...]
-    contours: dict[int, Outline] | None = None
-
-    @property
-    def confidence(self) -> float:
-        """The frame's confidence: its least confident object's (a frame is as good as its worst object)."""
-        return min((obj.confidence for obj in self.objects), default=1.0)
 
 
 @dataclass

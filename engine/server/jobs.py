@@ -18,7 +18,8 @@ import numpy as np
 
 from engine.io.view import DisplayView
 from engine.model.afburr import AFBURR
-from engine.propagation.propagator import FrameResult, Propagator, Settings
+from engine.propagation.frame_result import FrameResult
+from engine.propagation.propagator import Propagator, Settings
 from engine.server.results import ResultStats
 from engine.server.streamed import StreamedFrames
 from protocol import messages as m

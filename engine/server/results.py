@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.propagation.contours import Outline
-from engine.propagation.propagator import FrameResult, ObjectState
+from engine.propagation.frame_result import FrameResult, ObjectState
 from protocol import messages as m
 
 MATTE_SCALE = {"uint8": 255, "uint16": 65535}

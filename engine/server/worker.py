@@ -25,7 +25,7 @@ from engine.errors import OutOfMemory
 from engine.io import FrameSequence, InputError
 from engine.io.errors import OutsideAllowedFolders
 from engine.model.afburr import AFBURR
-from engine.propagation.propagator import FrameResult
+from engine.propagation.frame_result import FrameResult
 from engine.server.errors import error_body
 from engine.server.jobs import Outcome, ServerJob
 from engine.server.logs import event

@@ -18,24 +18,27 @@ What a farm sees (docs/farm.md):
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from engine.compute.device import select_device
-from engine.compute.precision import Precision, choose_for_device
+from engine.checkpoint_choice import resolve_checkpoint
 from engine.exit_codes import OK
 from engine.io import InputError
-from engine.model.afburr import AFBURR
-from engine.model.loader import load_network
-from engine.model.weights import resolve_checkpoint
-from engine.propagation.settings import settings_from
 from engine.shots.job_file import JobFile, JobShot
 from engine.shots.manifest import Verdict
-from engine.shots.shot import Existing, PreparedShot, ShotSummary, frames_reached, prepare_shot, propagate_shot
+from engine.shots.shot import Existing, PreparedShot, ShotSummary, frames_reached, prepare_shot
 from engine.shots.stop_request import StopRequest
+
+if TYPE_CHECKING:
+    from engine.choices import Precision
+
+# Propagates one prepared shot of the job and writes it, calling `on_frame(done, total)` after each frame.
+ShotRunner = Callable[[JobShot, PreparedShot, Callable[[int, int], None]], ShotSummary]
 
 log = logging.getLogger("engine.batch")
 
@@ -61,9 +64,13 @@ def check_shots(job: JobFile, shots: Sequence[JobShot]) -> list[ShotPlan]:
     return plans
 
 
-def run_job(job: JobFile, shots: Sequence[JobShot], stop: StopRequest, show_progress: bool = True) -> int:
-    """Propagate `shots` of `job` with one model; returns the exit code (0, or 143/130 when stopped).
+def run_job(
+    job: JobFile, shots: Sequence[JobShot], stop: StopRequest, show_progress: bool = True, engine: str = ""
+) -> int:
+    """Propagate `shots` of `job`; returns the exit code (0, or 143/130 when stopped).
 
+    The network is loaded in this process once, before the first shot that needs it, or, with `engine` (the
+    folder of a worker's shared engine, `engine.shots.worker_engine`), not at all: the shots are sent to it.
     `show_progress` False leaves out each shot's progress bar or lines on stderr; the job's progress lines on
     stdout stay, since the farm manager reads them."""
     plans = check_shots(job, shots)
@@ -73,27 +80,87 @@ def run_job(job: JobFile, shots: Sequence[JobShot], stop: StopRequest, show_prog
         if plan.finished:
             report.skipped(plan)
     report.status(f"{len(todo)} of {len(plans)} shots to propagate")
-    model = None
-    for plan in todo:
-        if stop():
-            break
-        if model is None:
-            precisions = _precisions(job, todo)
-            report.status("loading the model")
-            model = load_network(job.checkpoint, job.device, job.deterministic)
-        if plan.verdict.reason != "nothing written yet":
-            report.status(f"shot {plan.shot.spec.name}: {plan.verdict.reason}")
-        if _propagate(model, job, plan.shot, precisions[plan.shot.spec.name], stop, report, show_progress).stopped:
-            break
-    else:
-        report.status("done")
-        return OK
+    with contextlib.ExitStack() as cleanup:
+        runner = None
+        for plan in todo:
+            if stop():
+                break
+            if runner is None:
+                runner = _shared(job, todo, engine, stop, show_progress, report, cleanup) if engine else None
+                runner = runner or _local(job, todo, stop, show_progress, report)
+            if plan.verdict.reason != "nothing written yet":
+                report.status(f"shot {plan.shot.spec.name}: {plan.verdict.reason}")
+            if _propagate(runner, job, plan.shot, report).stopped:
+                break
+        else:
+            report.status("done")
+            return OK
     report.status("cancelled")
     return stop.exit_code
 
 
+def _local(
+    job: JobFile, plans: Sequence[ShotPlan], stop: StopRequest, show_progress: bool, report: Report
+) -> ShotRunner:
+    """Shots propagated by a network loaded here, each in its own precision (any refusal raised before the load)."""
+    from engine.model.loader import load_network
+    from engine.propagation.settings import settings_from
+    from engine.shots.shot import propagate_shot
+
+    precisions = _precisions(job, plans)
+    report.status("loading the model")
+    model = load_network(job.checkpoint, job.device, job.deterministic)
+
+    def run(shot: JobShot, prepared: PreparedShot, on_frame: Callable[[int, int], None]) -> ShotSummary:
+        settings = settings_from(shot.options, precisions[shot.spec.name])
+        return propagate_shot(model, prepared, settings, stop, on_frame, show_progress)
+
+    return run
+
+
+def _shared(
+    job: JobFile,
+    plans: Sequence[ShotPlan],
+    folder: str,
+    stop: StopRequest,
+    show_progress: bool,
+    report: Report,
+    cleanup: contextlib.ExitStack,
+) -> ShotRunner:
+    """Shots sent to the worker's engine recorded in `folder`, which must run the job's network and precision."""
+    from engine.shots.remote import remote_record, remote_steps
+    from engine.shots.shot import write_shot
+    from engine.shots.worker_engine import read_worker_engine
+    from protocol.client import EngineClient
+
+    engine = read_worker_engine(folder)
+    checkpoint = resolve_checkpoint(job.checkpoint)
+    if not os.path.samefile(checkpoint, engine.checkpoint):
+        raise InputError(f"the engine in {folder} runs {engine.checkpoint}, and the job asks for {checkpoint}")
+    for plan in plans:
+        asked = (plan.shot.options["precision"], plan.shot.options["strict_precision"])
+        if asked != (engine.precision, engine.strict_precision):
+            raise InputError(
+                f"shot {plan.shot.spec.name!r} asks for precision {asked[0]}, and the engine in {folder} computes "
+                f"in {engine.precision}"
+            )
+    client = cleanup.enter_context(EngineClient(engine.endpoint, curve=engine.keys(), timeout=60.0))
+    hello = client.hello()
+    report.status(f"propagating on the worker's engine ({hello.model.name} on {hello.device}), no model to load")
+
+    def run(shot: JobShot, prepared: PreparedShot, on_frame: Callable[[int, int], None]) -> ShotSummary:
+        steps = remote_steps(client, prepared, shot.options, stop)
+        record = functools.partial(remote_record, client, shot.options, engine.precision)
+        return write_shot(prepared, steps, record, stop, on_frame, show_progress)
+
+    return run
+
+
 def _precisions(job: JobFile, plans: Sequence[ShotPlan]) -> dict[str, Precision]:
     """Each shot's precision on the job's device, chosen (and any refusal raised) before the model loads."""
+    from engine.compute.device import select_device
+    from engine.compute.precision import choose_for_device
+
     device = select_device(job.device)
     chosen: dict[tuple[str, bool], Precision] = {}
     precisions = {}
@@ -105,26 +172,11 @@ def _precisions(job: JobFile, plans: Sequence[ShotPlan]) -> dict[str, Precision]
     return precisions
 
 
-def _propagate(
-    model: AFBURR,
-    job: JobFile,
-    shot: JobShot,
-    precision: Precision,
-    stop: StopRequest,
-    report: Report,
-    show_progress: bool,
-) -> ShotSummary:
+def _propagate(runner: ShotRunner, job: JobFile, shot: JobShot, report: Report) -> ShotSummary:
     name = shot.spec.name
     with _opened(job, shot, "resume") as prepared:
         prepared.output.remove_temporary_files()  # from a run killed while writing
-        summary = propagate_shot(
-            model,
-            prepared,
-            settings_from(shot.options, precision),
-            should_stop=stop,
-            on_frame=lambda done, total: report.frame(name, done, total),
-            show_progress=show_progress,
-        )
+        summary = runner(shot, prepared, lambda done, total: report.frame(name, done, total))
     log.info("%s: %s", name, summary.describe())
     return summary
 

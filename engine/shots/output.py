@@ -28,7 +28,7 @@ from engine.io import (
     write_text_atomic,
 )
 from engine.io.mattes import MATTE_SUFFIXES
-from engine.propagation.propagator import FrameResult
+from engine.propagation.frame_result import FrameResult
 
 # What `engine.io.atomic.temp_name` makes: ".<stem>.<8 hex digits>.tmp<suffix>".
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")

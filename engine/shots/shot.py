@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -22,12 +22,15 @@ import engine
 from engine.choices import MATTE_FORMATS
 from engine.io import FrameSequence, InputError, open_frames, read_mask
 from engine.io.view import STANDARD, DisplayView
-from engine.model.afburr import AFBURR
 from engine.progress import Progress
+from engine.propagation.frame_result import FrameResult
 from engine.propagation.plan import Direction
-from engine.propagation.propagator import Propagator, Settings, effective_max_size, effective_memory_every
 from engine.shots import manifest
 from engine.shots.output import ShotOutput
+
+if TYPE_CHECKING:  # torch: loaded by the commands that run the network, not by a farm worker's thin client
+    from engine.model.afburr import AFBURR
+    from engine.propagation.propagator import Settings
 
 
 @dataclass(frozen=True)
@@ -152,46 +155,71 @@ def propagate_shot(
     on_frame: Callable[[int, int], None] | None = None,
     show_progress: bool = True,
 ) -> ShotSummary:
-    """Propagate and write every frame; `should_stop()` is asked after every network step (SIGTERM in batch jobs).
+    """Propagate with `model` in this process and write every frame (`write_shot`)."""
+    from engine.propagation.propagator import Propagator
 
-    Asking after each step rather than each written frame matters for "both": its first pass writes nothing,
-    and a farm's grace period after SIGTERM can be shorter than a pass. `on_frame(done, total)` is called after
-    each written frame, for progress lines; `show_progress` False keeps stderr quiet (training's validation).
-    """
     propagator = Propagator(model, shot.frames, shot.object_ids, settings)
+    steps = propagator.steps(shot.keyframes, shot.first, shot.last, shot.spec.direction)
+    return write_shot(shot, steps, lambda: run_record(model, settings), should_stop, on_frame, show_progress)
+
+
+def write_shot(
+    shot: PreparedShot,
+    steps: Iterable[Sequence[FrameResult]],
+    record: Callable[[], dict[str, Any]],
+    should_stop: Callable[[], bool] = lambda: False,
+    on_frame: Callable[[int, int], None] | None = None,
+    show_progress: bool = True,
+) -> ShotSummary:
+    """Write each frame of `steps` as it comes, then the run's `record()`, confidence table and manifest.
+
+    `steps` yields after every network step, with the frames that became ready (none while a "both" pass is
+    under way). `should_stop()` is asked after every step (SIGTERM in batch jobs) rather than every written
+    frame, because a farm's grace period after SIGTERM can be shorter than a pass; a stopped shot's generator is
+    closed, so a remote engine's propagate is cancelled. `on_frame(done, total)` is called after each written
+    frame, for progress lines; `show_progress` False keeps stderr quiet (training's validation).
+    """
     manifest.begin(shot.output.folder, shot.identity)  # before any frame: the folder is not complete from now
     total = len(frames_reached(shot))
     progress = Progress(total, shot.spec.name or "propagate", enabled=show_progress)
     summary, start = ShotSummary(), time.monotonic()
+    ready_steps = iter(steps)
     try:
-        for ready in propagator.steps(shot.keyframes, shot.first, shot.last, shot.spec.direction):
+        for ready in ready_steps:
             for result in ready:
-                shot.output.write(result)
-                summary.frames += 1
-                if result.confidence < REVIEW_BELOW:
-                    summary.low_confidence.append(result.index)
-                if any(obj.lost for obj in result.objects):
-                    summary.lost.append(result.index)
-                progress.advance(f"frame {shot.frames.names[result.index]} confidence {result.confidence:.2f}")
+                _write_frame(shot, result, summary, progress)
                 if on_frame is not None:
                     on_frame(summary.frames, total)
             if summary.frames < total and should_stop():
                 summary.stopped = True
                 break
     finally:
+        getattr(ready_steps, "close", lambda: None)()
         progress.close()
     summary.low_confidence.sort()
     summary.lost.sort()
+    summary.seconds = time.monotonic() - start
     if not summary.stopped:
-        shot.output.write_run(run_record(model, settings))
+        shot.output.write_run({**record(), "frames": summary.frames, "seconds": round(summary.seconds, 3)})
         shot.output.write_confidence()
         manifest.finish(shot.output.folder, shot.identity, shot.output.written())
-    summary.seconds = time.monotonic() - start
     return summary
+
+
+def _write_frame(shot: PreparedShot, result: FrameResult, summary: ShotSummary, progress: Progress) -> None:
+    shot.output.write(result)
+    summary.frames += 1
+    if result.confidence < REVIEW_BELOW:
+        summary.low_confidence.append(result.index)
+    if any(obj.lost for obj in result.objects):
+        summary.lost.append(result.index)
+    progress.advance(f"frame {shot.frames.names[result.index]} confidence {result.confidence:.2f}")
 
 
 def run_record(model: AFBURR, settings: Settings) -> dict[str, Any]:
     """How a shot is computed: the engine, the network, where and in what precision, the propagation settings."""
+    from engine.propagation.propagator import effective_max_size, effective_memory_every
+
     return {
         "engine": engine.__version__,
         "model": model.config.name,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import user_config
-from engine.model.weights import resolve_checkpoint
+from engine.checkpoint_choice import resolve_checkpoint
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine.checkpoint_choice import DEFAULT_NETWORK
 from engine.compute.precision import cpu_bf16_units, cpu_flags
 from engine.io import read_confidence, read_label_map, read_matte, write_label_map
-from engine.model.weights import DEFAULT_NETWORK, load_model
+from engine.model.weights import load_model
 from tests.engine.model.golden_data import load_golden
 
 CASE = "blackswan_2obj_evict"

@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from engine.checkpoint_choice import DEFAULT_NETWORK
 from engine.model import AFBURR
 from engine.model.config import named_config
 from engine.model.decoder import LOCAL_SIZE, local_max, local_mean
-from engine.model.weights import DEFAULT_NETWORK, load_model
+from engine.model.weights import load_model
 
 
 @pytest.fixture(scope="module")

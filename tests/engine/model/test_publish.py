@@ -8,13 +8,15 @@ import sys
 import pytest
 import torch
 
+from engine import checkpoint_choice
+from engine.checkpoint_choice import DEFAULT_NETWORK, ENV_VAR
 from engine.errors import CheckpointError, CheckpointNotFound
-from engine.model import AFBURR, weights
+from engine.model import AFBURR
 from engine.model.afburr import REFERENCE_MAX_SIZE
 from engine.model.config import named_config
 from engine.model.loader import load_network
 from engine.model.publish import publish
-from engine.model.weights import DEFAULT_NETWORK, load_model, read_checkpoint, save_weights
+from engine.model.weights import load_model, read_checkpoint, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +146,8 @@ DAMAGED = "shipped with the engine is damaged"
 def test_a_damaged_shipped_network_says_to_reinstall(monkeypatch, tmp_path, damage, error, message):
     shipped = tmp_path / "maskprop-lite0.pth"
     damage(shipped)
-    monkeypatch.setattr(weights, "DEFAULT_NETWORK", shipped)
-    monkeypatch.delenv(weights.ENV_VAR, raising=False)
+    monkeypatch.setattr(checkpoint_choice, "DEFAULT_NETWORK", shipped)
+    monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
     with pytest.raises(error, match=message) as caught:
         load_network(None, "cpu")

@@ -13,17 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.checkpoint_choice import DEFAULT_NETWORK, ENV_VAR, resolve_checkpoint
 from engine.errors import CheckpointError, CheckpointNotFound
 from engine.model import AFBURR
 from engine.model.config import REFERENCE
 from engine.model.weights import (
-    DEFAULT_NETWORK,
-    ENV_VAR,
     load_weights,
     read_checkpoint,
     read_metadata,
     read_state_dict,
-    resolve_checkpoint,
     save_weights,
 )
 

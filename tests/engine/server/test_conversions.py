@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.propagation.contours import Outline, Polygon
-from engine.propagation.propagator import FrameResult, ObjectState
+from engine.propagation.frame_result import FrameResult, ObjectState
 from engine.server.keyframes import keyframe_labels
 from engine.server.labels import present_objects
 from engine.server.logs import JsonFormatter, TextFormatter, session_tag
