@@ -19,3 +19,5 @@ MODEL_NAMES: tuple[str, ...] = ("afb-urr-r50", "small", "tiny", "lite0")
 # The colour-management fields of a float plate's view, with the defaults of Blender's factory Standard view
 # (`engine.io.view.DisplayView`); flags and job files use the same names.
 VIEW_DEFAULTS: dict[str, Any] = {"view": "Standard", "look": "None", "display": "sRGB", "exposure": 0.0, "gamma": 1.0}
+# Frame confidence under which a frame is listed for review: in a shot's summary and on its review pictures.
+REVIEW_BELOW = 0.5

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine.io.errors import OutputError
-from protocol.atomic import create_temp, replace_atomically, temp_name
+from protocol.atomic import create_temp, fsync_folder, replace_atomically, temp_name
 
-__all__ = ["ensure_output_folder", "temp_name", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["ensure_output_folder", "temp_name", "write_atomic_by_name", "write_bytes_atomic", "write_text_atomic"]
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
@@ -30,6 +31,30 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes | bytearray | m
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Replace `path` with UTF-8 `text` atomically (newlines are written as given, never translated)."""
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def write_atomic_by_name(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A hidden temporary path next to `path`, for a library that writes a file by name (a movie muxer seeks back
+    to finish its file, so it cannot hand over bytes): moved over `path`, durably, when the block ends, removed
+    when it raises. The same guarantee as `write_bytes_atomic`."""
+    path = Path(path)
+    try:
+        temp, fd = create_temp(path)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {_explain(error, path.parent)}", path) from error
+    os.close(fd)
+    try:
+        yield temp
+        _fsync_file(temp)
+        os.replace(temp, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot write {path}: {_explain(error, path.parent)}", path) from error
+        raise
+    fsync_folder(path.parent)
 
 
 def ensure_output_folder(folder: str | os.PathLike[str], create: bool = True) -> Path:
@@ -55,6 +80,14 @@ def ensure_output_folder(folder: str | os.PathLike[str], create: bool = True) ->
     with contextlib.suppress(OSError):
         os.unlink(temp)
     return folder
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _explain(error: OSError, folder: Path) -> str:

@@ -22,6 +22,7 @@ class FrameSequence:
     names: tuple[str, ...]
     numbers: tuple[int, ...]
     size: tuple[int, int]
+    frame_rate: float | None = None  # frames per second, where the source records one (a video's container)
 
     def __len__(self) -> int:
         return len(self.names)

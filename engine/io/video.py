@@ -42,10 +42,12 @@ class VideoFrames(FrameSequence):
         self.path = Path(path)
         capture = self._open()
         try:
+            rate = capture.get(cv2.CAP_PROP_FPS)  # 0 (or NaN) where the container records none
             first, count = self._first_and_count(capture)
         finally:
             capture.release()
         self.size = (first.shape[1], first.shape[0])
+        self.frame_rate = rate if rate > 0 else None
         width = max(5, len(str(count - 1)))
         self.names = tuple(f"{index:0{width}d}" for index in range(count))
         self.numbers = tuple(range(count))

@@ -92,6 +92,13 @@ def finish(folder: Path, wanted: Mapping[str, Any], outputs: Iterable[Path]) -> 
     return _write(folder, {"complete": True, "identity": dict(wanted), "outputs": listed})
 
 
+def keyframes(folder: Path) -> list[int]:
+    """The frame indices whose masks were given to the run recorded in `folder` (none without a manifest): the
+    frames a review marks as drawn rather than propagated."""
+    masks = (_read(folder) or {}).get("identity", {}).get("masks", {})
+    return sorted(int(index) for index in masks if str(index).isdigit()) if isinstance(masks, dict) else []
+
+
 def holds_outputs(folder: Path) -> bool:
     """Whether `folder` holds anything a run writes."""
     return any((folder / name).exists() for name in OUTPUT_NAMES)

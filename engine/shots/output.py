@@ -35,6 +35,16 @@ _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")
 CONFIDENCE_SUFFIXES = ("csv", "json")  # json last: its presence means the table is complete
 
 
+def label_path(folder: Path, name: str) -> Path:
+    """Where the label map of the frame called `name` lives in the output `folder`."""
+    return folder / "labels" / f"{name}.png"
+
+
+def matte_folder(folder: Path, object_id: int) -> Path:
+    """The folder of one object's mattes in the output `folder`."""
+    return folder / "mattes" / f"obj{object_id}"
+
+
 class ShotOutput:
     """The output folder of one shot: its layout, which frames are finished, and the confidence table."""
 
@@ -52,14 +62,14 @@ class ShotOutput:
         self.matte_depth = matte_depth
         self.skip_existing = skip_existing
         self.rows: dict[int, list[ConfidenceRow]] = {}
-        for directory in (self.folder / "labels", *(self._matte_folder(i) for i in self.object_ids)):
+        for directory in (self.folder / "labels", *(matte_folder(self.folder, i) for i in self.object_ids)):
             ensure_output_folder(directory)
 
     def label_path(self, index: int) -> Path:
-        return self.folder / "labels" / f"{self.names[index]}.png"
+        return label_path(self.folder, self.names[index])
 
     def matte_path(self, index: int, object_id: int) -> Path:
-        return self._matte_folder(object_id) / f"{self.names[index]}{MATTE_SUFFIXES[self.matte_depth]}"
+        return matte_folder(self.folder, object_id) / f"{self.names[index]}{MATTE_SUFFIXES[self.matte_depth]}"
 
     def is_finished(self, index: int) -> bool:
         return all(path.is_file() for path in self._frame_paths(index))
@@ -83,7 +93,7 @@ class ShotOutput:
 
         Only for a folder no other process is writing to: a live writer's temporary file would go too.
         """
-        folders = (self.folder, self.folder / "labels", *(self._matte_folder(i) for i in self.object_ids))
+        folders = (self.folder, self.folder / "labels", *(matte_folder(self.folder, i) for i in self.object_ids))
         leftovers = [p for folder in folders for p in folder.iterdir() if _TEMPORARY.fullmatch(p.name)]
         for path in leftovers:
             path.unlink(missing_ok=True)
@@ -104,6 +114,3 @@ class ShotOutput:
         """Record how the results were computed (what a reviewer asks when two runs differ)."""
         document = {"format": "maskprop-run", "version": 1, **record}
         return write_text_atomic(self.folder / "run.json", json.dumps(document, indent=2) + "\n")
-
-    def _matte_folder(self, object_id: int) -> Path:
-        return self.folder / "mattes" / f"obj{object_id}"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 import engine
-from engine.choices import MATTE_FORMATS
+from engine.choices import MATTE_FORMATS, REVIEW_BELOW
 from engine.io import FrameSequence, InputError, open_frames, read_mask
 from engine.io.view import STANDARD, DisplayView
 from engine.progress import Progress
@@ -81,9 +81,6 @@ class ShotSummary:
             f"{'stopped after' if self.stopped else 'propagated'} {self.frames} frames in {self.seconds:.1f} s "
             f"({rate:.2f} frames/s); frames to review: {review}"
         )
-
-
-REVIEW_BELOW = 0.5  # frame confidence under which a frame is listed for review
 
 
 def prepare_shot(

@@ -210,6 +210,15 @@ def test_video_frames_names_and_colours(tmp_path):
             assert abs(int(np.median(frame[8:, 8:])) - index * 20) <= 3
 
 
+def test_a_video_knows_its_frame_rate_and_images_do_not(tmp_path):
+    path = tmp_path / "shot.avi"
+    _write_video(path, "MJPG", 2)
+    assert open_frames(path).frame_rate == 25
+    (tmp_path / "frames").mkdir()
+    _write_rgb(tmp_path / "frames" / "00000.png", _rgb(10))
+    assert open_frames(tmp_path / "frames").frame_rate is None
+
+
 @pytest.mark.parametrize("cache_bytes", [1, 256 * 1024 * 1024])
 def test_video_random_access_equals_sequential_decoding(tmp_path, cache_bytes):
     path = tmp_path / "shot.mp4"  # MPEG-4 part 2: predicted frames, so a wrong seek shows

@@ -200,6 +200,25 @@ def test_an_interrupt_while_writing_removes_the_temporary(tmp_path, monkeypatch)
     assert _visible_and_hidden(tmp_path) == ["table.csv"]
 
 
+def test_a_file_written_by_name_appears_whole_or_not_at_all(tmp_path):
+    path = write_bytes_atomic(tmp_path / "preview.mp4", b"old")
+    with pytest.raises(ValueError), atomic_module.write_atomic_by_name(path) as temporary:
+        temporary.write_bytes(b"half a mov")
+        raise ValueError("the encoder failed")
+    assert path.read_bytes() == b"old"
+    with atomic_module.write_atomic_by_name(path) as temporary:
+        assert temporary.parent == tmp_path and temporary.name.startswith(".")
+        temporary.write_bytes(b"new movie")
+        assert path.read_bytes() == b"old"
+    assert path.read_bytes() == b"new movie"
+    assert _visible_and_hidden(tmp_path) == ["preview.mp4"]
+
+
+def test_a_file_written_by_name_into_a_missing_folder(tmp_path):
+    with pytest.raises(OutputError, match="does not exist"), atomic_module.write_atomic_by_name(tmp_path / "no" / "a"):
+        pass
+
+
 def test_temporary_name_is_hidden_and_keeps_the_extension(tmp_path):
     name = atomic_module.temp_name(tmp_path / "matte.0012.exr", "abcd1234")
     assert name == tmp_path / ".matte.0012.abcd1234.tmp.exr"
