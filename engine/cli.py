@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("engine.commands.eval", "J and F of results against DAVIS-format ground truth"),
     "batch": ("engine.commands.batch", "run a job file of shots for render farms (resumable)"),
     "farm-engine": ("engine.commands.farm_engine", "start or stop the engine a farm worker's tasks share"),
+    "report": ("engine.commands.report", "rebuild a job file's report.html from its shots' folders"),
     "serve": ("engine.commands.serve", "serve the engine over ZeroMQ to the Blender add-on and other clients"),
     "keygen": ("engine.commands.keygen", "write a CurveZMQ key pair for the server or a client"),
     "train": ("engine.commands.train", "train or fine-tune a network (procedural clips, DAVIS videos, stills)"),

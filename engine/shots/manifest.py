@@ -81,6 +81,15 @@ def verdict(folder: Path, wanted: Mapping[str, Any]) -> Verdict:
     return Verdict("finished", "already finished")
 
 
+def recorded(folder: Path) -> Literal["started", "complete"] | None:
+    """What the folder's manifest says of its last run, None where it has none; nothing is verified, so a report
+    of a whole job can read every shot's state without reading every matte (`verdict` decides what a run does)."""
+    document = _read(folder)
+    if document is None:
+        return None
+    return "complete" if document.get("complete") else "started"
+
+
 def begin(folder: Path, wanted: Mapping[str, Any]) -> None:
     """Record a run of identity `wanted` as started: from now on the folder is not complete."""
     _write(folder, {"complete": False, "identity": dict(wanted)})
