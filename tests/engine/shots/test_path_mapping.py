@@ -252,6 +252,7 @@ steps:
 """
 
 
+@pytest.mark.slow  # 5 s alone, over 10 s on two busy cores: a session, then an engine process
 def test_openjd_hands_its_rules_to_batch(fake_rooted_job, parity_checkpoint, one_thread_env):
     """The runtime maps the JobFile parameter itself and names its rules file to the task, which maps the rest."""
     tmp_path = fake_rooted_job.parent.parent
