@@ -32,6 +32,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "loads in this process)",
     )
     parser.add_argument(
+        "--path-mapping-rules",
+        metavar="FILE",
+        help="OpenJD path mapping rules (JSON, e.g. {{Session.PathMappingRulesFile}}) applied to every path of the "
+        "job file and to --checkpoint (default: none, paths as written)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check the job file and the selected shots' files (creating output folders), propagate nothing",
@@ -49,8 +55,8 @@ def _batch(args: argparse.Namespace) -> int:
 
     stop = StopRequest()
     stop.install()  # first: a farm's SIGTERM from here on finishes the current frame instead of killing
-    job = read_job(args.job, args.ocio_config)
-    job = dataclasses.replace(job, checkpoint=args.checkpoint or job.checkpoint, device=args.device or job.device)
+    job = read_job(args.job, args.ocio_config, checkpoint=args.checkpoint, path_mapping_rules=args.path_mapping_rules)
+    job = dataclasses.replace(job, device=args.device or job.device)
     shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
     if not args.check:
         return run_job(job, shots, stop, show_progress=shows_progress(args), engine=args.engine)

@@ -11,9 +11,11 @@
     out = "roto/sh010"
 
 docs/farm.md has the full format. Relative paths resolve against the job file's folder, so a job folder moves
-(or is path-mapped by a farm) as a whole. Every problem (an unknown key, a wrong type, a missing value, a
-repeated name or output folder) is one `InputError` line naming the key and its table: a farm shows that one
-line for a failed task, and a misspelt option must never be ignored for a night of rendering.
+(or is path-mapped by a farm) as a whole; absolute ones go through the farm's path mapping rules when there are
+any (`path_mapping`), so a job written on Windows runs on Linux workers. Every problem (an unknown key, a wrong
+type, a missing value, a repeated name or output folder) is one `InputError` line naming the key and its table:
+a farm shows that one line for a failed task, and a misspelt option must never be ignored for a night of
+rendering.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from engine.io.images import read_file_bytes
 from engine.io.view import DisplayView
 from engine.propagation.plan import DIRECTIONS
 from engine.propagation.settings import DEFAULTS, READERS
+from engine.shots.path_mapping import PathMapping, read_path_mapping
 from engine.shots.shot import ShotSpec
 
 
@@ -157,10 +160,36 @@ class Table:
         return InputError(f"{self.source}: {problem}", self.source)
 
 
-def read_job(path: str | os.PathLike[str], ocio_config: str = "") -> JobFile:
-    """Read and check a job file; raises `InputError` naming the first problem. The job's own `ocio_config`
-    (relative to the job file) wins over `ocio_config`, so a job file names everything its results depend on."""
+@dataclass(frozen=True)
+class JobPaths:
+    """How a path written in the job file becomes one on this worker."""
+
+    base: Path  # the job file's folder: relative paths move with the job as a whole
+    mapping: PathMapping
+
+    def resolve(self, value: str) -> str:
+        """`value` mapped as written (`P:\\shots` is no relative POSIX path), then `~` expanded and, if relative,
+        taken from the job file's folder."""
+        path = Path(self.mapping.map(value)).expanduser()
+        return str(path if path.is_absolute() else self.base / path)
+
+
+def read_job(
+    path: str | os.PathLike[str],
+    ocio_config: str = "",
+    *,
+    checkpoint: str | None = None,
+    path_mapping_rules: str | os.PathLike[str] | None = None,
+) -> JobFile:
+    """Read and check a job file; raises `InputError` naming the first problem.
+
+    The job's own `ocio_config` wins over `ocio_config`, so a job file names everything its results depend on;
+    `checkpoint` (the command line's) wins over the job's, to try other weights without editing the job. The
+    rules of the `path_mapping_rules` file (`engine.shots.path_mapping`) move every path, these two included,
+    from the machine that wrote the job onto this one.
+    """
     source = Path(path)
+    mapping = read_path_mapping(path_mapping_rules)
     try:
         document = tomllib.loads(read_file_bytes(source, "job file").decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -171,35 +200,44 @@ def read_job(path: str | os.PathLike[str], ocio_config: str = "") -> JobFile:
     defaults.check_keys((*OPTIONS, *PROCESS))
     shared = {key: defaults.get(key, rule) for key, rule in OPTIONS.items() if key in defaults.values}
     tables = top.get("shot", Rule((list,), "one or more [[shot]] tables", _tables), required=True)
-    base = source.absolute().parent
+    paths = JobPaths(source.absolute().parent, mapping)
     own_config = defaults.get("ocio_config", TEXT)
-    config = ocio_config if own_config is None else _resolve(base, own_config)
-    shots = tuple(_shot(Table(t, f"shot #{n}", source), base, shared, config) for n, t in enumerate(tables, 1))
+    config = mapping.map(ocio_config) if own_config is None else paths.resolve(own_config)
+    shots = tuple(_shot(Table(t, f"shot #{n}", source), paths, shared, config) for n, t in enumerate(tables, 1))
     _check_distinct(shots, top)
-    checkpoint = defaults.get("checkpoint", TEXT)
+    checkpoint = _checkpoint(defaults, paths, checkpoint)
+    mapping.warn_if_unused()
     return JobFile(
         source=source,
         shots=shots,
-        checkpoint=None if checkpoint is None else _resolve(base, checkpoint),
+        checkpoint=checkpoint,
         device=defaults.get("device", TEXT) or "auto",
         deterministic=bool(defaults.get("deterministic", FLAG)),
     )
+
+
+def _checkpoint(defaults: Table, paths: JobPaths, override: str | None) -> str | None:
+    """The command line's checkpoint, else the job's; `None` leaves the choice to the worker's settings."""
+    own = defaults.get("checkpoint", TEXT)  # checked even when overridden: the job file must be right as it is
+    if override:
+        return paths.mapping.map(override)  # a relative one is the current folder's, as on every command line
+    return None if own is None else paths.resolve(own)
 
 
 def _tables(value: list[Any]) -> bool:
     return bool(value) and all(isinstance(item, dict) for item in value)
 
 
-def _shot(table: Table, base: Path, shared: Mapping[str, Any], ocio_config: str) -> JobShot:
+def _shot(table: Table, paths: JobPaths, shared: Mapping[str, Any], ocio_config: str) -> JobShot:
     name = table.get("name", NAME, required=True)
     table.label = f"shot {name!r}"
     table.check_keys(SHOT)
     own = {key: table.get(key, rule) for key, rule in OPTIONS.items() if key in table.values}
     options = {**DEFAULTS, **VIEW_DEFAULTS, **shared, **own}
     spec = ShotSpec(
-        frames=_resolve(base, table.get("frames", TEXT, required=True)),
-        masks=_masks(table, base),
-        out=_resolve(base, table.get("out", TEXT, required=True)),
+        frames=paths.resolve(table.get("frames", TEXT, required=True)),
+        masks=_masks(table, paths),
+        out=paths.resolve(table.get("out", TEXT, required=True)),
         first=table.get("first", INDEX),
         last=table.get("last", INDEX),
         direction=options["direction"],
@@ -211,12 +249,12 @@ def _shot(table: Table, base: Path, shared: Mapping[str, Any], ocio_config: str)
     return JobShot(spec, options)
 
 
-def _masks(table: Table, base: Path) -> dict[int, str]:
+def _masks(table: Table, paths: JobPaths) -> dict[int, str]:
     """`masks = { 0 = "a.png", 48 = "b.png" }`, or one `mask` with an optional `mask_frame` (default 0)."""
     if ("masks" in table.values) == ("mask" in table.values):
         raise table.error(f"{table.label} needs either 'masks' (keyframe index = mask file) or 'mask', not both")
     if "mask" in table.values:
-        return {table.get("mask_frame", INDEX) or 0: _resolve(base, table.get("mask", TEXT))}
+        return {table.get("mask_frame", INDEX) or 0: paths.resolve(table.get("mask", TEXT))}
     if "mask_frame" in table.values:
         raise table.error(f"'mask_frame' in {table.label} goes with 'mask'; the keys of 'masks' are its frames")
     masks = Table(table.get("masks", TABLE), f"'masks' of {table.label}", table.source)
@@ -226,7 +264,7 @@ def _masks(table: Table, base: Path) -> dict[int, str]:
     for key in masks.values:
         if not (key.isascii() and key.isdigit()):
             raise masks.error(f"{key!r} in {masks.label} is not a frame index (0 is the shot's first frame)")
-        keyframes[int(key)] = _resolve(base, masks.get(key, TEXT))
+        keyframes[int(key)] = paths.resolve(masks.get(key, TEXT))
     return keyframes
 
 
@@ -244,9 +282,3 @@ def _check_distinct(shots: tuple[JobShot, ...], top: Table) -> None:
                 f"shots {folders[folder]!r} and {shot.spec.name!r} write to the same folder {shot.spec.out}"
             )
         folders[folder] = shot.spec.name
-
-
-def _resolve(base: Path, value: str) -> str:
-    """A path from the job file: `~` expanded, relative ones taken from the job file's folder."""
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else base / path)
