@@ -38,6 +38,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "job file and to --checkpoint (default: none, paths as written)",
     )
     parser.add_argument(
+        "--inputs",
+        metavar="DIR",
+        default="",
+        help="refuse the job unless every plate and mask is inside DIR, the input folder a farm moves (default: none)",
+    )
+    parser.add_argument(
+        "--outputs",
+        metavar="DIR",
+        default="",
+        help="refuse the job unless every shot's output folder is inside DIR, the output folder a farm brings back "
+        "(default: none)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check the job file and the selected shots' files (creating output folders), propagate nothing",
@@ -50,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from engine.shots.batch import check_shots, run_job
+    from engine.shots.data_flow import check_data_flow
     from engine.shots.job_file import read_job
     from engine.shots.stop_request import StopRequest
 
@@ -58,6 +72,7 @@ def _batch(args: argparse.Namespace) -> int:
     job = read_job(args.job, args.ocio_config, checkpoint=args.checkpoint, path_mapping_rules=args.path_mapping_rules)
     job = dataclasses.replace(job, device=args.device or job.device)
     shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
+    check_data_flow(shots, args.inputs, args.outputs)
     if not args.check:
         return run_job(job, shots, stop, show_progress=shows_progress(args), engine=args.engine)
     for plan in check_shots(job, shots):

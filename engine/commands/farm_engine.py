@@ -20,6 +20,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth) (default: the job file's)")
     start.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the job file's, else auto)")
     view_options.add_config_argument(start)
+    start.add_argument(
+        "--path-mapping-rules",
+        metavar="FILE",
+        help="OpenJD path mapping rules applied to the job's paths, as batch applies them (default: none)",
+    )
     stop = actions.add_parser("stop", help="stop the engine started in DIR (SIGTERM, then a kill)")
     stop.add_argument("dir", metavar="DIR", help="the folder given to start")
 
@@ -36,8 +41,8 @@ def _start(args: argparse.Namespace) -> int:
     from engine.shots.worker_engine import start_worker_engine
     from protocol.launch import EngineStartError
 
-    job = read_job(args.job, args.ocio_config)
-    job = dataclasses.replace(job, checkpoint=args.checkpoint or job.checkpoint, device=args.device or job.device)
+    job = read_job(args.job, args.ocio_config, checkpoint=args.checkpoint, path_mapping_rules=args.path_mapping_rules)
+    job = dataclasses.replace(job, device=args.device or job.device)
     try:
         engine = start_worker_engine(args.dir, job)
     except EngineStartError as error:
