@@ -33,18 +33,27 @@ def run_reporting_errors(work: Callable[[], int]) -> int:
 
     Anything else is a bug and keeps its traceback.
     """
-    from engine.io import InputError  # numpy and OpenCV: loaded when a command runs, not for its `--help`
-
     try:
         return work()
-    except OutOfMemory as error:
-        return _report(error, OUT_OF_MEMORY)
-    except (InputError, EngineError, ValueError, OSError) as error:
-        if is_transient(error):
-            return _report(error, TRANSIENT)
-        if isinstance(error, OSError):
+    except Exception as error:
+        code = exit_code_of(error)
+        if code is None:
             raise
-        return _report(error, BAD_INPUT)
+        return _report(error, code)
+
+
+def exit_code_of(error: BaseException) -> int | None:
+    """The exit code of an expected failure (bad input, a transient OS error, out of memory); None for a bug."""
+    from engine.io import InputError  # numpy and OpenCV: loaded when a command runs, not for its `--help`
+
+    if isinstance(error, OutOfMemory):
+        return OUT_OF_MEMORY
+    if isinstance(error, (InputError, EngineError, ValueError, OSError)):
+        if is_transient(error):
+            return TRANSIENT
+        if not isinstance(error, OSError):
+            return BAD_INPUT
+    return None
 
 
 def is_transient(error: BaseException) -> bool:

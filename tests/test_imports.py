@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
     "engine.propagation": 4,  # a shot's masks carried through its frames, in memory
     "engine.shots": 5,  # shots on disk, job files, batches
     "engine.evaluation": 6,  # DAVIS datasets, J and F, the benchmark
-    "engine.review": 6,  # what people look at after a run: pictures of a shot, the report of a batch
+    "engine.review": 5,  # what people look at after a run: pictures of a shot, the report of a batch
     "engine.train": 7,
     "engine.server": 8,
     "engine.bench": 8,

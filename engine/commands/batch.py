@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 from engine.cli import shows_progress
 from engine.commands import view_options
@@ -51,6 +52,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: none)",
     )
     parser.add_argument(
+        "--no-review",
+        action="store_true",
+        help="write no review pictures (contact sheet, confidence plot, preview movie) into each shot's review/",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="PATH",
+        help="where to write the job's report.html, rebuilt from every shot's folder at the end of the run "
+        "(default: report.html beside the job file; '' writes none)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check the job file and the selected shots' files (creating output folders), propagate nothing",
@@ -62,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from engine.shots.batch import check_shots, run_job
+    from engine.shots.batch import BatchOptions, check_shots, run_job
     from engine.shots.data_flow import check_data_flow
     from engine.shots.job_file import read_job
     from engine.shots.stop_request import StopRequest
@@ -74,7 +86,14 @@ def _batch(args: argparse.Namespace) -> int:
     shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
     check_data_flow(shots, args.inputs, args.outputs)
     if not args.check:
-        return run_job(job, shots, stop, show_progress=shows_progress(args), engine=args.engine)
+        options = BatchOptions(shows_progress(args), args.engine, not args.no_review, _report_path(args, job.source))
+        return run_job(job, shots, stop, options)
     for plan in check_shots(job, shots):
         print(f"{plan.shot.spec.name}: {plan.frames} frames, {'finished' if plan.finished else 'to propagate'}")
     return OK
+
+
+def _report_path(args: argparse.Namespace, job_file: Path) -> Path | None:
+    if args.report is None:
+        return job_file.parent / "report.html"
+    return Path(args.report) if args.report else None

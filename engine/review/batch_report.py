@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from engine.choices import REVIEW_BELOW
 from engine.io import InputError, read_confidence, write_text_atomic
 from engine.io.files import read_file_bytes
 from engine.review.report_html import EMBED_LIMIT, cell, header, link, page, png_image
 from engine.shots import manifest
 from engine.shots.job_file import JobFile
-from engine.shots.shot import REVIEW_BELOW
 from protocol.confidence_table import ConfidenceRow
 
 Status = Literal["failed", "stopped", "not started", "finished"]
@@ -51,16 +51,21 @@ class ShotRow:
 
 
 def gather_rows(job: JobFile, failures: Mapping[str, str] | None = None) -> list[ShotRow]:
-    """One row per shot of `job`, in the job's order; `failures` maps the shots that failed in this run to why."""
+    """One row per shot of `job`, in the job's order; `failures` maps the shots that failed in this run to why,
+    and a shot whose folder records a failure of an earlier run (another farm task's) shows that one."""
     failures = failures or {}
-    return [_row(shot.spec.name, Path(shot.spec.out), failures.get(shot.spec.name)) for shot in job.shots]
+    rows = []
+    for shot in job.shots:
+        folder = Path(shot.spec.out)
+        rows.append(_row(shot.spec.name, folder, failures.get(shot.spec.name) or manifest.recorded_failure(folder)))
+    return rows
 
 
 def _row(name: str, folder: Path, failure: str | None) -> ShotRow:
     table, problem = _confidence(folder)
     frames = _frame_confidences(table)
     lowest = min(frames.items(), key=lambda item: item[1], default=None)
-    review = folder / "review"
+    review = folder / manifest.REVIEW
     return ShotRow(
         name=name,
         folder=folder,

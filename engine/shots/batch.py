@@ -22,13 +22,15 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from engine.checkpoint_choice import resolve_checkpoint
-from engine.exit_codes import OK
+from engine.exit_codes import BAD_INPUT, OK, exit_code_of
 from engine.io import InputError
+from engine.shots import manifest
 from engine.shots.job_file import JobFile, JobShot
 from engine.shots.manifest import Verdict
 from engine.shots.shot import Existing, PreparedShot, ShotSummary, frames_reached, prepare_shot
@@ -64,43 +66,158 @@ def check_shots(job: JobFile, shots: Sequence[JobShot]) -> list[ShotPlan]:
     return plans
 
 
-def run_job(
-    job: JobFile, shots: Sequence[JobShot], stop: StopRequest, show_progress: bool = True, engine: str = ""
-) -> int:
-    """Propagate `shots` of `job`; returns the exit code (0, or 143/130 when stopped).
+@dataclass(frozen=True)
+class BatchOptions:
+    show_progress: bool = True  # False leaves out each shot's progress on stderr; stdout's farm lines stay
+    engine: str = ""  # the folder of a worker's shared engine (`engine.shots.worker_engine`); "": load here
+    review: bool = True  # write each finished shot's review pictures (`engine.review`)
+    report: Path | None = None  # the report.html to write at the end, whatever the outcome; None: none
 
-    The network is loaded in this process once, before the first shot that needs it, or, with `engine` (the
-    folder of a worker's shared engine, `engine.shots.worker_engine`), not at all: the shots are sent to it.
-    `show_progress` False leaves out each shot's progress bar or lines on stderr; the job's progress lines on
-    stdout stay, since the farm manager reads them."""
+
+def run_job(job: JobFile, shots: Sequence[JobShot], stop: StopRequest, options: BatchOptions = BatchOptions()) -> int:
+    """Propagate `shots` of `job`; returns the exit code: 0, 143/130 when stopped, or that of the failed shots.
+
+    The network is loaded in this process once, before the first shot that needs it, or, with `options.engine`,
+    not at all: the shots are sent to the worker's engine. A shot that fails (a corrupt frame, a full disk, a
+    review that cannot be written) is reported on its own line, recorded in its folder and skipped; the shots
+    after it still run, and the frames it wrote stay valid for a rerun to resume."""
     plans = check_shots(job, shots)
-    report = Report(sum(plan.frames for plan in plans), sys.stdout)
+    lines = ProgressLines(sum(plan.frames for plan in plans), sys.stdout)
     todo = [plan for plan in plans if not plan.finished]
     for plan in plans:
         if plan.finished:
-            report.skipped(plan)
-    report.status(f"{len(todo)} of {len(plans)} shots to propagate")
+            lines.skipped(plan)
+    lines.status(f"{len(todo)} of {len(plans)} shots to propagate")
+    failures: dict[str, Failure] = {}
+    reviewer = Reviewer(options.review)
+    try:
+        stopped = _run_plans(job, todo, stop, options, lines, reviewer, failures)
+        if not stopped:
+            for plan in plans:
+                if plan.finished and reviewer.missing(plan.shot):
+                    _catching(failures, plan.shot, lines, lambda shot=plan.shot: _review_finished(job, shot, reviewer))
+    finally:
+        if options.report is not None:
+            _write_report(options.report, job, failures, lines)
+    if stopped:
+        lines.status("cancelled")
+        return stop.exit_code
+    return _outcome(failures, len(plans), lines)
+
+
+def _run_plans(
+    job: JobFile,
+    todo: Sequence[ShotPlan],
+    stop: StopRequest,
+    options: BatchOptions,
+    lines: ProgressLines,
+    reviewer: Reviewer,
+    failures: dict[str, Failure],
+) -> bool:
+    """Propagate each shot to do, one after another; True if stopped by a signal."""
     with contextlib.ExitStack() as cleanup:
         runner = None
         for plan in todo:
             if stop():
-                break
+                return True
             if runner is None:
-                runner = _shared(job, todo, engine, stop, show_progress, report, cleanup) if engine else None
-                runner = runner or _local(job, todo, stop, show_progress, report)
+                runner = _shared(job, todo, options, stop, lines, cleanup) if options.engine else None
+                runner = runner or _local(job, todo, stop, options.show_progress, lines)
             if plan.verdict.reason != "nothing written yet":
-                report.status(f"shot {plan.shot.spec.name}: {plan.verdict.reason}")
-            if _propagate(runner, job, plan.shot, report).stopped:
-                break
+                lines.status(f"shot {plan.shot.spec.name}: {plan.verdict.reason}")
+            work = functools.partial(_propagate, runner, job, plan.shot, lines, reviewer)
+            summary = _catching(failures, plan.shot, lines, work)
+            if summary is not None and summary.stopped:
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: int  # the exit code the error alone would give (`engine.exit_codes`)
+    message: str
+
+
+def _catching(
+    failures: dict[str, Failure], shot: JobShot, lines: ProgressLines, work: Callable[[], ShotSummary | None]
+) -> ShotSummary | None:
+    """`work()`, or None when it failed as a shot can fail (recorded, reported, the job going on); bugs propagate."""
+    try:
+        return work()
+    except Exception as error:
+        failures[shot.spec.name] = _failed(shot, error, lines)
+        return None
+
+
+def _failed(shot: JobShot, error: Exception, lines: ProgressLines) -> Failure:
+    """Say and record why `shot` failed; an error no shot is expected to raise (a bug) is raised again."""
+    code, name = exit_code_of(error), shot.spec.name
+    if code is None:
+        raise error
+    message = str(error) if str(error).startswith(f"shot {name!r}") else f"shot {name!r}: {error}"
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    lines.status(f"shot {name} failed")
+    manifest.record_failure(Path(shot.spec.out), message)
+    return Failure(code, message)
+
+
+def _outcome(failures: Mapping[str, Failure], shots: int, lines: ProgressLines) -> int:
+    """OK, or the failed shots' common exit code (bad input when they differ: a retry cannot fix them all)."""
+    if not failures:
+        lines.status("done")
+        return OK
+    lines.status(f"{len(failures)} of {shots} shots failed: {', '.join(failures)}")
+    codes = {failure.code for failure in failures.values()}
+    return codes.pop() if len(codes) == 1 else BAD_INPUT
+
+
+def _write_report(path: Path, job: JobFile, failures: Mapping[str, Failure], lines: ProgressLines) -> None:
+    """report.html of the whole job as its folders now show it; a report that cannot be written is said, and
+    leaves the shots' results and the exit code as they are."""
+    from engine.review.batch_report import gather_rows, write_report
+
+    try:
+        rows = gather_rows(job, {name: failure.message for name, failure in failures.items()})
+        write_report(path, rows, job.source.name)
+    except (InputError, OSError) as error:
+        print(f"error: the report {path} could not be written: {error}", file=sys.stderr, flush=True)
+        return
+    lines.status(f"report: {path}")
+
+
+class Reviewer:
+    """Writes finished shots' review pictures; without the review extra it says so once and writes none."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def missing(self, shot: JobShot) -> bool:
+        """Whether a finished shot lacks its pictures (a run without the extra, or one whose review failed)."""
+        from engine.review.batch_report import WORST_FRAME
+
+        return self.enabled and not (Path(shot.spec.out) / manifest.REVIEW / WORST_FRAME).is_file()
+
+    def review(self, prepared: PreparedShot) -> None:
+        if not self.enabled:
+            return
+        from engine.review import MissingExtra, write_review
+
+        try:
+            write_review(prepared.spec.out, prepared.frames)
+        except MissingExtra as error:
+            log.warning("%s; the shots get no review pictures", error)
+            self.enabled = False
         else:
-            report.status("done")
-            return OK
-    report.status("cancelled")
-    return stop.exit_code
+            manifest.forget_failure(Path(prepared.spec.out))
+
+
+def _review_finished(job: JobFile, shot: JobShot, reviewer: Reviewer) -> None:
+    with _opened(job, shot, "keep") as prepared:
+        reviewer.review(prepared)
 
 
 def _local(
-    job: JobFile, plans: Sequence[ShotPlan], stop: StopRequest, show_progress: bool, report: Report
+    job: JobFile, plans: Sequence[ShotPlan], stop: StopRequest, show_progress: bool, lines: ProgressLines
 ) -> ShotRunner:
     """Shots propagated by a network loaded here, each in its own precision (any refusal raised before the load)."""
     from engine.model.loader import load_network
@@ -108,7 +225,7 @@ def _local(
     from engine.shots.shot import propagate_shot
 
     precisions = _precisions(job, plans)
-    report.status("loading the model")
+    lines.status("loading the model")
     model = load_network(job.checkpoint, job.device, job.deterministic)
 
     def run(shot: JobShot, prepared: PreparedShot, on_frame: Callable[[int, int], None]) -> ShotSummary:
@@ -121,13 +238,14 @@ def _local(
 def _shared(
     job: JobFile,
     plans: Sequence[ShotPlan],
-    folder: str,
+    options: BatchOptions,
     stop: StopRequest,
-    show_progress: bool,
-    report: Report,
+    lines: ProgressLines,
     cleanup: contextlib.ExitStack,
 ) -> ShotRunner:
-    """Shots sent to the worker's engine recorded in `folder`, which must run the job's network and precision."""
+    """Shots sent to the worker's engine recorded in `options.engine`, which must run the job's network and
+    precision."""
+    folder, show_progress = options.engine, options.show_progress
     from engine.shots.remote import remote_record, remote_steps
     from engine.shots.shot import write_shot
     from engine.shots.worker_engine import read_worker_engine
@@ -146,7 +264,7 @@ def _shared(
             )
     client = cleanup.enter_context(EngineClient(engine.endpoint, curve=engine.keys(), timeout=60.0))
     hello = client.hello()
-    report.status(f"propagating on the worker's engine ({hello.model.name} on {hello.device}), no model to load")
+    lines.status(f"propagating on the worker's engine ({hello.model.name} on {hello.device}), no model to load")
 
     def run(shot: JobShot, prepared: PreparedShot, on_frame: Callable[[int, int], None]) -> ShotSummary:
         steps = remote_steps(client, prepared, shot.options, stop)
@@ -172,12 +290,16 @@ def _precisions(job: JobFile, plans: Sequence[ShotPlan]) -> dict[str, Precision]
     return precisions
 
 
-def _propagate(runner: ShotRunner, job: JobFile, shot: JobShot, report: Report) -> ShotSummary:
+def _propagate(
+    runner: ShotRunner, job: JobFile, shot: JobShot, lines: ProgressLines, reviewer: Reviewer
+) -> ShotSummary:
     name = shot.spec.name
     with _opened(job, shot, "resume") as prepared:
         prepared.output.remove_temporary_files()  # from a run killed while writing
-        summary = runner(shot, prepared, lambda done, total: report.frame(name, done, total))
-    log.info("%s: %s", name, summary.describe())
+        summary = runner(shot, prepared, lambda done, total: lines.frame(name, done, total))
+        log.info("%s: %s", name, summary.describe())
+        if not summary.stopped:
+            reviewer.review(prepared)
     return summary
 
 
@@ -195,7 +317,7 @@ def _opened(job: JobFile, shot: JobShot, existing: Existing) -> Iterator[Prepare
         raise type(error)(f"shot {shot.spec.name!r}: {error}", error.path) from error
 
 
-class Report:
+class ProgressLines:
     """The progress and status lines of Open Job Description's stdout protocol, counted over the whole job."""
 
     def __init__(self, total: int, stream: TextIO) -> None:

@@ -17,6 +17,7 @@ would take longer than some shots), the keyframe masks (their bytes), the checkp
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -33,7 +34,9 @@ MANIFEST = "manifest.json"
 FORMAT = "maskprop-shot"
 VERSION = 1
 # What a run writes into its folder, and nothing else: clearing a folder removes these and leaves other files.
-OUTPUT_NAMES = ("labels", "mattes", "confidence.csv", "confidence.json", "run.json", MANIFEST)
+FAILURE = "failure.txt"  # why the last run of the shot failed, for reports written by other processes
+REVIEW = "review"  # the review pictures (`engine.review`), written after the manifest is complete
+OUTPUT_NAMES = ("labels", "mattes", "confidence.csv", "confidence.json", "run.json", MANIFEST, FAILURE, REVIEW)
 _CHUNK = 1 << 20
 
 State = Literal["finished", "resume", "fresh"]
@@ -91,8 +94,28 @@ def recorded(folder: Path) -> Literal["started", "complete"] | None:
 
 
 def begin(folder: Path, wanted: Mapping[str, Any]) -> None:
-    """Record a run of identity `wanted` as started: from now on the folder is not complete."""
+    """Record a run of identity `wanted` as started: from now on the folder is not complete, and no longer failed."""
     _write(folder, {"complete": False, "identity": dict(wanted)})
+    forget_failure(folder)
+
+
+def record_failure(folder: Path, message: str) -> None:
+    """Say in `folder` why its shot failed, so that a report written by another process (the next farm task) shows
+    it; best effort, since a folder that cannot be written is often why."""
+    with contextlib.suppress(OSError):
+        write_text_atomic(folder / FAILURE, message.rstrip() + "\n")
+
+
+def recorded_failure(folder: Path) -> str | None:
+    """Why the shot's last run failed, None where it did not (or its folder cannot say)."""
+    try:
+        return (folder / FAILURE).read_text(errors="replace").strip()
+    except OSError:
+        return None
+
+
+def forget_failure(folder: Path) -> None:
+    (folder / FAILURE).unlink(missing_ok=True)
 
 
 def finish(folder: Path, wanted: Mapping[str, Any], outputs: Iterable[Path]) -> Path:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.shots.test_batch import results
+
 FRAMES = 12
 KILLS = int(os.environ.get("MASKPROP_CRASH_POINTS", "3"))
 
@@ -29,10 +31,6 @@ def command(shot: Path, out: Path, checkpoint: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 @pytest.mark.slow
 def test_propagate_killed_anywhere_then_rerun_gives_the_same_bytes(
     tmp_path, write_small_shot, parity_checkpoint, one_thread_env
@@ -42,7 +40,7 @@ def test_propagate_killed_anywhere_then_rerun_gives_the_same_bytes(
     started = time.monotonic()
     subprocess.run(command(tmp_path / "shot", reference, parity_checkpoint), env=one_thread_env, check=True)
     whole_run = time.monotonic() - started
-    expected = files(reference)
+    expected = results(reference)
     rng = random.Random(20261206)
     out = tmp_path / "out"
     for kill in range(KILLS):
@@ -52,7 +50,7 @@ def test_propagate_killed_anywhere_then_rerun_gives_the_same_bytes(
         process.wait()
         manifest = out / "manifest.json"
         if manifest.exists() and json.loads(manifest.read_text())["complete"]:  # it says finished: it must be
-            assert files(out) == expected, f"kill {kill} left a folder that claims to be finished but is not"
+            assert results(out) == expected, f"kill {kill} left a folder that claims to be finished but is not"
         subprocess.run(command(tmp_path / "shot", out, parity_checkpoint), env=one_thread_env, check=True)
-        assert files(out) == expected, f"kill {kill} at some point of the run"
+        assert results(out) == expected, f"kill {kill} at some point of the run"
         shutil.rmtree(out)
