@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "engine.choices": 1,  # the names and defaults users pick from; no torch, so --help is instant
     "engine.user_config": 1,
     "engine.checkpoint_choice": 1,  # which checkpoint a command uses; no torch, for thin farm clients
+    "engine.logs": 1,  # structured log lines (text or JSON) for the server and the batch
     "engine.io": 2,  # files in and out
     "engine.compute": 2,  # device and precision
     "engine.exit_codes": 2,

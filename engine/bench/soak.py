@@ -34,9 +34,9 @@ import torch
 
 from engine.bench.memory import current_rss_bytes
 from engine.bench.synthetic import SyntheticClip, as_images, write_png_frames
+from engine.logs import session_tag
 from engine.model.parity_weights import save_parity_checkpoint
 from engine.server.launch import ServerProcess
-from engine.server.logs import session_tag
 from protocol.environment import engine_environment
 
 CLIENT_TIMEOUT = 3600.0  # seconds a client run may take before the soak gives up on it

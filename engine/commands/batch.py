@@ -63,6 +63,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: report.html beside the job file; '' writes none)",
     )
     parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="stderr's log and progress lines: text, or one JSON object per line for log collectors "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check the job file and the selected shots' files (creating output folders), propagate nothing",
@@ -79,6 +86,8 @@ def _batch(args: argparse.Namespace) -> int:
     from engine.shots.job_file import read_job
     from engine.shots.stop_request import StopRequest
 
+    if args.log_format == "json":
+        _log_json(args)
     stop = StopRequest()
     stop.install()  # first: a farm's SIGTERM from here on finishes the current frame instead of killing
     job = read_job(args.job, args.ocio_config, checkpoint=args.checkpoint, path_mapping_rules=args.path_mapping_rules)
@@ -97,3 +106,11 @@ def _report_path(args: argparse.Namespace, job_file: Path) -> Path | None:
     if args.report is None:
         return job_file.parent / "report.html"
     return Path(args.report) if args.report else None
+
+
+def _log_json(args: argparse.Namespace) -> None:
+    from engine.logs import configure_logging
+    from engine.progress import use_json_events
+
+    configure_logging("json", args.log_level)
+    use_json_events()

@@ -110,9 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
     from engine.checkpoint_choice import resolve_checkpoint
     from engine.compute.device import select_device
     from engine.compute.precision import choose_for_device
+    from engine.logs import configure_logging
     from engine.model.loader import load_network
     from engine.server.config import EngineFacts, ServerConfig
-    from engine.server.logs import configure_logging
     from engine.server.security import load_curve
 
     configure_logging(args.log_format)

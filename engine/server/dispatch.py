@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import torch
 
+from engine.logs import event
 from engine.propagation.plan import plan
 from engine.propagation.propagator import Settings
 from engine.server.config import EngineFacts, ServerConfig
@@ -24,7 +25,6 @@ from engine.server.hello import hello_reply
 from engine.server.jobs import ServerJob
 from engine.server.keyframes import keyframe_labels
 from engine.server.labels import present_objects
-from engine.server.logs import event
 from engine.server.results import result_bytes
 from engine.server.roots import AllowedRoots
 from engine.server.sessions import MemoryBudget, Session, SessionTable

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import zmq
 
-from engine.server.logs import event
+from engine.logs import event
 
 log = logging.getLogger("engine.server.outgoing")
 

@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 
 import zmq
 
+from engine.logs import event
 from engine.model.afburr import AFBURR
 from engine.server.config import EngineFacts, ServerConfig
 from engine.server.dispatch import Dispatcher
-from engine.server.logs import event
 from engine.server.outgoing import Outgoing
 from engine.server.security import CurveSetup, make_curve_server, start_authenticator
 from engine.server.worker import Worker

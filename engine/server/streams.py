@@ -13,9 +13,9 @@ import logging
 import time
 from collections.abc import Callable
 
+from engine.logs import event
 from engine.server.errors import from_protocol_error
 from engine.server.jobs import ServerJob
-from engine.server.logs import event
 from engine.server.sessions import MemoryBudget
 from engine.server.streamed import frame_pixels
 from engine.server.worker import Worker

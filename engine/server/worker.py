@@ -24,11 +24,11 @@ import torch
 from engine.errors import OutOfMemory
 from engine.io import FrameSequence, InputError
 from engine.io.errors import OutsideAllowedFolders
+from engine.logs import event
 from engine.model.afburr import AFBURR
 from engine.propagation.frame_result import FrameResult
 from engine.server.errors import error_body
 from engine.server.jobs import Outcome, ServerJob
-from engine.server.logs import event
 from engine.server.results import to_result
 from protocol import messages as m
 from protocol.errors import ErrorCode

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, TextIO
 from engine.checkpoint_choice import resolve_checkpoint
 from engine.exit_codes import BAD_INPUT, OK, exit_code_of
 from engine.io import InputError
+from engine.progress import Progress, outer_bar
 from engine.shots import manifest
 from engine.shots.job_file import JobFile, JobShot
 from engine.shots.manifest import Verdict
@@ -91,7 +92,8 @@ def run_job(job: JobFile, shots: Sequence[JobShot], stop: StopRequest, options: 
     failures: dict[str, Failure] = {}
     reviewer = Reviewer(options.review)
     try:
-        stopped = _run_plans(job, todo, stop, options, lines, reviewer, failures)
+        with outer_bar(lines.total, "job", options.show_progress, done=lines.done) as lines.bar:
+            stopped = _run_plans(job, todo, stop, options, lines, reviewer, failures)
         if not stopped:
             for plan in plans:
                 if plan.finished and reviewer.missing(plan.shot):
@@ -155,7 +157,7 @@ def _failed(shot: JobShot, error: Exception, lines: ProgressLines) -> Failure:
     if code is None:
         raise error
     message = str(error) if str(error).startswith(f"shot {name!r}") else f"shot {name!r}: {error}"
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    log.error("%s", message)
     lines.status(f"shot {name} failed")
     manifest.record_failure(Path(shot.spec.out), message)
     return Failure(code, message)
@@ -180,7 +182,7 @@ def _write_report(path: Path, job: JobFile, failures: Mapping[str, Failure], lin
         rows = gather_rows(job, {name: failure.message for name, failure in failures.items()})
         write_report(path, rows, job.source.name)
     except (InputError, OSError) as error:
-        print(f"error: the report {path} could not be written: {error}", file=sys.stderr, flush=True)
+        log.error("the report %s could not be written: %s", path, error)
         return
     lines.status(f"report: {path}")
 
@@ -318,18 +320,28 @@ def _opened(job: JobFile, shot: JobShot, existing: Existing) -> Iterator[Prepare
 
 
 class ProgressLines:
-    """The progress and status lines of Open Job Description's stdout protocol, counted over the whole job."""
+    """The progress and status lines of Open Job Description's stdout protocol, counted over the whole job.
+
+    On a terminal they would garble the progress bars, so there a person gets the status lines alone, written
+    between the bars, and the job's bar (`bar`, once shown) counts the frames."""
 
     def __init__(self, total: int, stream: TextIO) -> None:
         self.total = total
         self.done = 0
         self.stream = stream
+        self.interactive = stream.isatty()
+        self.bar: Progress | None = None
 
     def status(self, text: str) -> None:
-        print(f"openjd_status: {text}", file=self.stream, flush=True)
+        line = f"openjd_status: {text}"
+        if self.interactive and self.bar is not None:
+            self.bar.note(line)
+        else:
+            print(line, file=self.stream, flush=True)
 
     def progress(self) -> None:
-        print(f"openjd_progress: {100 * self.done / self.total:.1f}", file=self.stream, flush=True)
+        if not self.interactive:
+            print(f"openjd_progress: {100 * self.done / self.total:.1f}", file=self.stream, flush=True)
 
     def skipped(self, plan: ShotPlan) -> None:
         self.done += plan.frames
@@ -338,5 +350,8 @@ class ProgressLines:
 
     def frame(self, name: str, done: int, total: int) -> None:
         self.done += 1
-        self.progress()
-        self.status(f"shot {name} frame {done}/{total}")
+        if self.bar is not None:
+            self.bar.advance()
+        if not self.interactive:
+            self.progress()
+            self.status(f"shot {name} frame {done}/{total}")

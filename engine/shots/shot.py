@@ -210,7 +210,8 @@ def _write_frame(shot: PreparedShot, result: FrameResult, summary: ShotSummary, 
         summary.low_confidence.append(result.index)
     if any(obj.lost for obj in result.objects):
         summary.lost.append(result.index)
-    progress.advance(f"frame {shot.frames.names[result.index]} confidence {result.confidence:.2f}")
+    name, confidence = shot.frames.names[result.index], result.confidence
+    progress.advance(f"frame {name} confidence {confidence:.2f}", frame=name, confidence=round(confidence, 4))
 
 
 def run_record(model: AFBURR, settings: Settings) -> dict[str, Any]:

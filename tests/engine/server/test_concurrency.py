@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.bench.server_bench import take_all
-from engine.server.logs import session_tag
+from engine.logs import session_tag
 from protocol.client import EngineClient
 from protocol.stream import PropagateJob
 from tests.engine.server.helpers import FRAMES, propagate_request, wait_for

@@ -9,11 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from engine.logs import JsonFormatter, TextFormatter, session_tag
 from engine.propagation.contours import Outline, Polygon
 from engine.propagation.frame_result import FrameResult, ObjectState
 from engine.server.keyframes import keyframe_labels
 from engine.server.labels import present_objects
-from engine.server.logs import JsonFormatter, TextFormatter, session_tag
 from engine.server.results import ResultStats, quantize, to_result
 from protocol import messages as m
 from protocol.errors import ErrorCode, ProtocolError

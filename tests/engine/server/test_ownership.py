@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.server.logs import session_tag
+from engine.logs import session_tag
 from protocol import messages as m
 from protocol.client import EngineClient
 from protocol.errors import ErrorCode, ProtocolError

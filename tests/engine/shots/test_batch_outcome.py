@@ -3,7 +3,16 @@ folder, the review pictures and `report.html` are written, and the exit code say
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import pty
 import shutil
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -87,3 +96,31 @@ def test_the_report_is_written_beside_the_job_file_unless_told_otherwise(job, on
     assert f"error: the report {unwritable} could not be written" in done.stderr
     done = batch(str(job), "--no-review", env=one_thread_env)
     assert done.returncode == 0 and f"openjd_status: report: {job.parent / 'report.html'}" in done.stdout
+
+
+def test_json_log_format_makes_every_stderr_line_an_event(job, one_thread_env):
+    (job.parent / "bad" / "frames" / "00003.png").write_bytes(b"broken")
+    done = batch(str(job), "--no-review", "--log-format", "json", env=one_thread_env)
+    assert done.returncode == 2
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    progress = [event for event in events if event["message"] == "progress"]
+    assert [event["done"] for event in progress if event["label"] == "good"] == list(range(1, FRAMES + 1))
+    assert {"total", "frame", "confidence"} <= set(progress[0])
+    assert any(event["level"] == "ERROR" and "shot 'bad'" in event["message"] for event in events)
+    assert done.stdout.splitlines()[-1] == "openjd_status: 1 of 2 shots failed: bad"
+
+
+def test_a_terminal_gets_a_bar_for_the_job_and_one_for_the_shot(job, one_thread_env):
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 0-column terminal shows no bar
+    command = [sys.executable, "-m", "engine", "batch", str(job), "--no-review"]
+    process = subprocess.Popen(command, stdout=follower, stderr=follower, env=one_thread_env)
+    os.close(follower)
+    screen = b""
+    with contextlib.suppress(OSError):  # the terminal closes when the batch exits
+        while chunk := os.read(leader, 4096):
+            screen += chunk
+    assert process.wait(timeout=120) == 0
+    text = screen.decode(errors="replace")
+    assert "job:" in text and "good:" in text and f"{2 * FRAMES}/{2 * FRAMES}" in text
+    assert "openjd_progress" not in text and "openjd_status: done" in text

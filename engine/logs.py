@@ -1,4 +1,4 @@
-"""Structured logs for the server: one line per event, with the session id and other fields as data.
+"""Structured logs: one line per event, with the session id and other fields as data.
 
 An operator of a shared box greps by session (`session=3f2a...`) or feeds JSON lines to a log collector, so
 every event is logged as `event(logger, level, message, session=..., key=value...)`: the fields travel in the
