@@ -7,6 +7,9 @@ frames) with propagating in-process; see `engine.bench.server_bench`.
 and checks every client's mattes against its solo run while sampling the server's memory; it exits 1 when
 a check fails. See `engine.bench.soak`.
 
+`bench farm` runs the OpenJD template with `openjd run` on a few shots, with its shared engine and with a
+network load in every task, and reports each task's time; see `engine.bench.farm_bench`.
+
 `bench model` times one frame's stages (query encoder, memory read, decoder, memory encoder, bank update) and
 reports peak memory, for a resolution, object count, clip length and device. `--long-run` runs a long clip at
 a small size (2,000 frames at 256x144 with a budget of 2,500 unless told
@@ -142,6 +145,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     soak.set_defaults(bench=_run_soak)
 
+    farm = benchmarks.add_parser(
+        "farm", help="the OpenJD template run by openjd on a few shots, with its shared engine and without"
+    )
+    farm.add_argument("--data", required=True, help="a DAVIS-layout folder (JPEGImages/, Annotations/) of shots")
+    farm.add_argument("--shots", type=_at_least(1), default=4, help="its first shots to run (default %(default)s)")
+    farm.add_argument("--frames", type=_at_least(0), default=0, help="frames per shot (default 0: every frame)")
+    farm.add_argument(
+        "--json-out", type=Path, default=Path("bench-farm.json"), help="report file (default %(default)s)"
+    )
+    farm.set_defaults(bench=_run_farm)
+
 
 def run(args: argparse.Namespace) -> int:
     return args.bench(args)
@@ -168,6 +182,13 @@ def _run_soak(args: argparse.Namespace) -> int:
 
     config = _config_from(args, SoakConfig)
     return _write_report("soak", lambda: run_soak(config, _measuring), format_report, args.json_out)
+
+
+def _run_farm(args: argparse.Namespace) -> int:
+    from engine.bench.farm_bench import FarmBenchConfig, format_report, run_farm_bench
+
+    config = FarmBenchConfig(args.data, args.shots, args.frames)
+    return _write_report("farm", lambda: run_farm_bench(config), format_report, args.json_out)
 
 
 def _config_from(args: argparse.Namespace, config_type: type[T]) -> T:
