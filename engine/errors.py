@@ -17,3 +17,8 @@ class CheckpointError(EngineError):
 
 class CheckpointNotFound(CheckpointError):
     """No checkpoint was given or configured; the message says how to get and point at one."""
+
+
+class EngineUnavailable(EngineError):
+    """An engine this process talks to stopped answering or is busy: the same work may succeed when retried
+    (exit code 75), on this worker's next session or another worker."""

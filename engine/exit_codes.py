@@ -6,7 +6,7 @@ import errno
 import sys
 from collections.abc import Callable
 
-from engine.errors import EngineError, OutOfMemory
+from engine.errors import EngineError, EngineUnavailable, OutOfMemory
 
 OK = 0
 CHECK_FAILED = 1  # a benchmark that also checks (`bench soak`) found a fault
@@ -48,6 +48,8 @@ def exit_code_of(error: BaseException) -> int | None:
 
     if isinstance(error, OutOfMemory):
         return OUT_OF_MEMORY
+    if isinstance(error, EngineUnavailable):
+        return TRANSIENT
     if isinstance(error, (InputError, EngineError, ValueError, OSError)):
         if is_transient(error):
             return TRANSIENT

@@ -40,6 +40,8 @@ from engine.shots.stop_request import StopRequest
 if TYPE_CHECKING:
     from engine.choices import Precision
 
+HELLO_TIMEOUT = 10.0  # seconds for the worker's engine to answer: it answers at once, even while it computes
+
 # Propagates one prepared shot of the job and writes it, calling `on_frame(done, total)` after each frame.
 ShotRunner = Callable[[JobShot, PreparedShot, Callable[[int, int], None]], ShotSummary]
 
@@ -248,10 +250,11 @@ def _shared(
     """Shots sent to the worker's engine recorded in `options.engine`, which must run the job's network and
     precision."""
     folder, show_progress = options.engine, options.show_progress
-    from engine.shots.remote import remote_record, remote_steps
+    from engine.shots.remote import engine_error, remote_record, remote_steps
     from engine.shots.shot import write_shot
     from engine.shots.worker_engine import read_worker_engine
     from protocol.client import EngineClient
+    from protocol.errors import ProtocolError
 
     engine = read_worker_engine(folder)
     checkpoint = resolve_checkpoint(job.checkpoint)
@@ -265,7 +268,10 @@ def _shared(
                 f"in {engine.precision}"
             )
     client = cleanup.enter_context(EngineClient(engine.endpoint, curve=engine.keys(), timeout=60.0))
-    hello = client.hello()
+    try:
+        hello = client.hello(timeout=HELLO_TIMEOUT)
+    except ProtocolError as error:
+        raise engine_error(error, f"the engine in {folder} does not answer") from None
     lines.status(f"propagating on the worker's engine ({hello.model.name} on {hello.device}), no model to load")
 
     def run(shot: JobShot, prepared: PreparedShot, on_frame: Callable[[int, int], None]) -> ShotSummary:

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import EngineError
+from engine.errors import EngineError, EngineUnavailable, OutOfMemory
 from engine.propagation.frame_result import FrameResult, ObjectState
 from engine.shots.shot import PreparedShot
 from protocol import messages as m
 from protocol.client import EngineClient
-from protocol.errors import ProtocolError
+from protocol.errors import RETRYABLE, ErrorCode, ProtocolError
 
 WIRE_OPTIONS = tuple(field.name for field in dataclasses.fields(m.PropagateOptions))
 
@@ -48,9 +48,18 @@ def remote_steps(
                 for _ in job.results():  # what the engine sent before it saw the cancel
                     pass
     except ProtocolError as error:
-        raise EngineError(f"shot {shot.spec.name!r}: the engine at {client.endpoint}: {error}") from error
+        raise engine_error(error, f"shot {shot.spec.name!r}: the engine at {client.endpoint}") from error
     finally:
         client.close_session(session)
+
+
+def engine_error(error: ProtocolError, context: str) -> EngineError:
+    """What a protocol error means to a farm: out of memory, worth a retry (the engine is gone, silent or busy), or
+    a request that fails again."""
+    if error.code == ErrorCode.OUT_OF_MEMORY:
+        return OutOfMemory(f"{context}: {error}")
+    kind = EngineUnavailable if error.code in RETRYABLE else EngineError
+    return kind(f"{context}: {error}")
 
 
 def remote_record(client: EngineClient, options: Mapping[str, Any], precision: str) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -162,3 +164,15 @@ def test_stop_ends_the_engine_process(tmp_path, shots, parity_checkpoint, one_th
     assert done.returncode == 0 and "stopped" in done.stdout
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
     assert "engine.server stopped" in (folder / "engine.log").read_text()
+
+
+@pytest.mark.slow  # the task waits 10 s for an answer
+def test_an_engine_that_died_is_a_transient_failure(tmp_path, shots, parity_checkpoint, one_thread_env):
+    job = write_job(tmp_path, parity_checkpoint, shots)
+    folder = tmp_path / "engine"
+    assert maskprop("farm-engine", "start", str(folder), str(job), env=one_thread_env).returncode == 0
+    os.kill(read_worker_engine(folder).pid, signal.SIGKILL)
+    done = batch(str(job), "--engine", str(folder), env=one_thread_env)
+    assert done.returncode == 75, done.stderr
+    assert f"the engine in {folder} does not answer" in done.stderr and "Traceback" not in done.stderr
+    assert maskprop("farm-engine", "stop", str(folder), env=one_thread_env).returncode == 0
