@@ -85,6 +85,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"seconds without a message before a session is closed (default {defaults.idle_timeout:g})",
     )
     parser.add_argument(
+        "--exit-when-unused",
+        type=_seconds,
+        metavar="SECONDS",
+        help="stop after this many seconds with no session open and no message (default: serve until stopped)",
+    )
+    parser.add_argument(
         "--max-buffer-mb",
         type=propagation_options.positive,
         default=defaults.max_buffer_bytes // 2**20,
@@ -127,6 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_sessions_per_client=args.max_sessions_per_client,
         client_grace=args.client_grace,
         idle_timeout=args.idle_timeout,
+        exit_when_unused=args.exit_when_unused,
         max_buffer_bytes=args.max_buffer_mb * 2**20,
         frame_window=args.frame_window,
         precision=choice.precision,

@@ -34,6 +34,9 @@ class ServerConfig:
     precision: Precision = "fp32"
     ocio_config: str = ""  # OpenColorIO config for views other than plain sRGB Standard; "" for none
     heartbeat_interval: float = 1.0
+    # Stop after this many seconds with no session open and nothing received; None: serve until stopped. For an
+    # engine that a farm session started and whose session may end without stopping it (a crashed worker agent).
+    exit_when_unused: float | None = None
     limits: Limits = field(default_factory=_default_limits)
 
     def __post_init__(self) -> None:
@@ -41,6 +44,8 @@ class ServerConfig:
             raise ValueError("--max-sessions must be from 1 to 100000")
         if not 0 < self.idle_timeout <= 1e9:
             raise ValueError("--idle-timeout must be above 0 and at most 1e9 seconds")
+        if self.exit_when_unused is not None and not 0 < self.exit_when_unused <= 1e9:
+            raise ValueError("--exit-when-unused must be above 0 and at most 1e9 seconds")
         if not 0 < self.client_grace <= 1e9:
             raise ValueError("--client-grace must be above 0 and at most 1e9 seconds")
         if not 1 <= self.max_sessions_per_client <= 100_000:

@@ -64,6 +64,7 @@ class Server:
         self.outgoing = Outgoing(self.router, self._client_gone)
         self.dispatcher = Dispatcher(config, facts, self.worker, self._send)
         self._stopping = False
+        self._last_heard = time.monotonic()  # anything received, for `config.exit_when_unused`
 
     def stop(self, *_: object) -> None:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
@@ -90,7 +91,15 @@ class Server:
             if time.monotonic() >= next_sweep:
                 self.dispatcher.expire(time.monotonic())
                 next_sweep = time.monotonic() + EXPIRY_EVERY
+                self._stop_if_unused()
         self._shut_down()
+
+    def _stop_if_unused(self) -> None:
+        limit = self.config.exit_when_unused
+        unused = time.monotonic() - self._last_heard
+        if limit is not None and not len(self.dispatcher.sessions) and unused >= limit:
+            event(log, logging.INFO, "unused: stopping", seconds=round(unused, 1))
+            self._stopping = True
 
     # --- receiving --------------------------------------------------------------------------------------
 
@@ -106,6 +115,7 @@ class Server:
                 log.exception("a message could not be handled")
 
     def _receive(self, parts: Sequence[zmq.Frame]) -> None:
+        self._last_heard = time.monotonic()
         client = parts[0].bytes
         try:
             message = decode(parts[1:], self.config.limits)

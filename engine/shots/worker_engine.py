@@ -29,6 +29,9 @@ from protocol.launch import STOP_TIMEOUT, EngineProcess, EngineStartError
 INFO = "engine.json"
 SERVER_KEY = "engine"  # DIR/engine.key and .key_secret
 CLIENT_KEY = "task"  # DIR/clients/task.key (which the engine trusts) and .key_secret
+# An engine whose session ended without stopping it (a worker agent that crashed) stops itself after this long
+# with no task: longer than any wait between two tasks of a session.
+UNUSED_EXIT = 3600.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ def start_worker_engine(folder: str | os.PathLike[str], job: JobFile, python: st
     checkpoint = str(resolve_checkpoint(job.checkpoint))
     _make_keys(folder, python)
     args = ["--bind", "tcp://127.0.0.1:0", "--checkpoint", checkpoint, "--device", job.device]
+    args += ["--exit-when-unused", str(UNUSED_EXIT)]
     args += ["--precision", precision, *(["--strict-precision"] if strict else [])]
     args += ["--curve-secret-key", str(folder / f"{SERVER_KEY}.key_secret"), "--curve-clients", str(folder / "clients")]
     args += [arg for root in plate_folders(job) for arg in ("--allow-root", root)]

@@ -31,3 +31,14 @@ def test_a_signal_during_a_propagate_stops_cleanly(start_engine, shot, sig):
     log = engine.log()
     assert "stopping" in log and "stopped" in log
     assert "reason=shutdown" in log
+
+
+def test_an_engine_told_to_exit_when_unused_stops_once_its_last_session_closes(start_engine, shot):
+    engine = start_engine("--exit-when-unused", "1.5")
+    with EngineClient(engine.endpoint, timeout=20.0, heartbeat_interval=0.5) as client:
+        session = shot.open(client)
+        time.sleep(2.5)  # a session is open: the engine stays, whatever the silence
+        assert engine.alive, engine.log()
+        client.close_session(session)
+    assert engine.process.wait(15) == 0, engine.log()
+    assert "unused: stopping" in engine.log()
