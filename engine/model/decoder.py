@@ -23,8 +23,27 @@ def upsample2(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
+def upsample2_like(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`upsample2(x)` in the memory layout of `like`: the repeat per object lays a channels-last feature out
+    contiguous again, and torch's bf16 bilinear kernel is eight times slower on that (a no-op in fp32's layout)."""
+    return upsample2(x.contiguous(memory_format=_layout(like)))
+
+
+def upsample2_maps(x: torch.Tensor) -> torch.Tensor:
+    """`upsample2` of a few channels (the two-class logits) in fp32 and contiguous: channels-last is four times
+    slower for two channels, and bf16 twice (a no-op for the fp32 reference)."""
+    return upsample2(x.float().contiguous())
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+
+
 def per_object(x: torch.Tensor, obj_n: int) -> torch.Tensor:
-    """Repeat each frame's tensor for its objects, batch-major: (B, ...) -> (B*obj_n, ...)."""
+    """Repeat each frame's tensor for its objects, batch-major: (B, ...) -> (B*obj_n, ...), in its own memory
+    layout (a plain repeat lays a channels-last feature out contiguous, and the bf16 kernels after it slow down)."""
+    if _layout(x) == torch.channels_last:
+        return x.permute(0, 2, 3, 1).repeat_interleave(obj_n, dim=0).permute(0, 3, 1, 2)
     return x.repeat_interleave(obj_n, dim=0)
 
 
@@ -71,7 +90,7 @@ class Refine(nn.Module):
         return self.ResFS(self.convFS(feature))
 
     def merge(self, skip: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
-        return self.ResMM(skip + upsample2(coarse))
+        return self.ResMM(skip + upsample2_like(coarse, skip))
 
 
 class DecoderOutput(NamedTuple):
@@ -100,7 +119,7 @@ class Decoder(nn.Module):
         p = self.ResMM(self.convFM(readout))
         p = self.RF3.merge(per_object(self.RF3.skip(r3), obj_n), p)  # 1/8
         p = self.RF2.merge(per_object(self.RF2.skip(r2), obj_n), p)  # 1/4
-        p = upsample2(self.pred2(F.relu(p)))  # 1/2, 2 channels
+        p = upsample2_maps(self.pred2(F.relu(p)))  # 1/2, 2 channels
         return self._refine_uncertain(p, per_object(r1, obj_n), obj_n)
 
     def _refine_uncertain(self, p: torch.Tensor, r1: torch.Tensor, obj_n: int) -> DecoderOutput:
@@ -111,10 +130,11 @@ class Decoder(nn.Module):
         rough = F.softmax(rough, dim=1)
         u = uncertainty(rough)
         rough = rough.view(batch * obj_n, 1, h, w)
-        r1_local = local_mean(r1 * rough) / (local_mean(rough) + 1e-8)
         confidence = local_max(rough)
+        rough = rough.to(r1.dtype)  # the layers' precision for the product with the features, not the logits' fp32
+        r1_local = local_mean(r1 * rough) / (local_mean(rough) + 1e-8)
         q = self.local_ResMM(self.local_convFM(torch.cat([r1, r1_local], dim=1)))
         q = confidence * self.local_pred2(F.relu(q))
-        p = upsample2(p + per_object(u, obj_n) * q)
+        p = upsample2_maps(p + per_object(u, obj_n) * q)
         probs = F.softmax(p, dim=1)[:, 1]
         return DecoderOutput(probs.view(batch, obj_n, *probs.shape[-2:]), u)
