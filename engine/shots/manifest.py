@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.io import write_text_atomic
+from engine.io import OutputError, write_text_atomic
 from engine.io.files import read_file_bytes
 
 MANIFEST = "manifest.json"
@@ -102,7 +102,7 @@ def begin(folder: Path, wanted: Mapping[str, Any]) -> None:
 def record_failure(folder: Path, message: str) -> None:
     """Say in `folder` why its shot failed, so that a report written by another process (the next farm task) shows
     it; best effort, since a folder that cannot be written is often why."""
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OutputError):
         write_text_atomic(folder / FAILURE, message.rstrip() + "\n")
 
 

@@ -124,3 +124,10 @@ def test_a_terminal_gets_a_bar_for_the_job_and_one_for_the_shot(job, one_thread_
     text = screen.decode(errors="replace")
     assert "job:" in text and "good:" in text and f"{2 * FRAMES}/{2 * FRAMES}" in text
     assert "openjd_progress" not in text and "openjd_status: done" in text
+
+
+def test_a_failure_that_cannot_be_recorded_in_its_folder_is_still_only_the_shots(tmp_path):
+    not_a_folder = tmp_path / "out"
+    not_a_folder.write_text("a file where the shot's folder should be")
+    manifest.record_failure(not_a_folder, "shot 'x': the disk is full")  # said on stderr already; nothing raised
+    assert manifest.recorded_failure(not_a_folder) is None
