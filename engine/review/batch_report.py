@@ -19,6 +19,7 @@ from engine.choices import REVIEW_BELOW
 from engine.io import InputError, read_confidence, write_text_atomic
 from engine.io.files import read_file_bytes
 from engine.review.report_html import EMBED_LIMIT, cell, header, link, page, png_image
+from engine.review.shot_review import CONFIDENCE_PLOT, CONTACT_SHEET, FOLDER, PREVIEW, WORST
 from engine.shots import manifest
 from engine.shots.job_file import JobFile
 from protocol.confidence_table import ConfidenceRow
@@ -26,8 +27,7 @@ from protocol.confidence_table import ConfidenceRow
 Status = Literal["failed", "stopped", "not started", "finished"]
 STATUSES: tuple[Status, ...] = ("failed", "stopped", "not started", "finished")  # most urgent first
 # A shot's review files, in OUT/review/, by the name the report links them under.
-REVIEW_FILES = {"sheet": "contact_sheet.png", "plot": "confidence.png", "movie": "preview.mp4"}
-WORST_FRAME = "worst.png"
+REVIEW_FILES = {"sheet": CONTACT_SHEET, "plot": CONFIDENCE_PLOT, "movie": PREVIEW}
 SHOWN_NAMES = 5  # frames to review named in the cell; the tooltip names more
 TOOLTIP_NAMES = 100
 
@@ -65,7 +65,7 @@ def _row(name: str, folder: Path, failure: str | None) -> ShotRow:
     table, problem = _confidence(folder)
     frames = _frame_confidences(table)
     lowest = min(frames.items(), key=lambda item: item[1], default=None)
-    review = folder / manifest.REVIEW
+    review = folder / FOLDER
     return ShotRow(
         name=name,
         folder=folder,
@@ -78,7 +78,7 @@ def _row(name: str, folder: Path, failure: str | None) -> ShotRow:
         lowest_frame="" if lowest is None else lowest[0],
         to_review=None if table is None else tuple(n for n, value in frames.items() if value < REVIEW_BELOW),
         review={key: review / file for key, file in REVIEW_FILES.items() if (review / file).is_file()},
-        worst=review / WORST_FRAME if (review / WORST_FRAME).is_file() else None,
+        worst=review / WORST if (review / WORST).is_file() else None,
     )
 
 

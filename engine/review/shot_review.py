@@ -25,8 +25,14 @@ from engine.review import captions, confidence_plot, contact_sheet, preview_movi
 from engine.review.extras import require
 from engine.review.overlay import draw_overlay, fit_width
 from engine.review.shot_results import ShotResults, read_layers, read_results
+from engine.shots.manifest import REVIEW
 
-FOLDER = "review"
+FOLDER = REVIEW  # OUT/review/: the manifest's name for it, so a fresh run clears it with the rest
+# The files written into it, named once for the writer here and for the readers (the batch report, the batch).
+CONTACT_SHEET = "contact_sheet.png"
+CONFIDENCE_PLOT = "confidence.png"
+PREVIEW = "preview.mp4"
+WORST = "worst.png"
 SHEET_FRAMES = 12
 THUMBNAIL_WIDTH = 240
 
@@ -66,10 +72,10 @@ def write_review(
     worst = contact_sheet.lowest_confidence(results.frame_confidence, 1)[0]
     thumbnail = _overlaid(results, frames, worst, fit_width(frames.size, THUMBNAIL_WIDTH))
     return ShotReview(  # the movie last: it takes longest, and the pictures are worth having if it fails
-        contact_sheet=_write_png(folder / "contact_sheet.png", _sheet(results, frames, threshold, sheet_frames)),
-        confidence_plot=write_bytes_atomic(folder / "confidence.png", confidence_plot.plot_png(results, threshold)),
-        worst=_write_png(folder / "worst.png", thumbnail),
-        preview=_write_preview(folder / "preview.mp4", results, frames, threshold) if movie else None,
+        contact_sheet=_write_png(folder / CONTACT_SHEET, _sheet(results, frames, threshold, sheet_frames)),
+        confidence_plot=write_bytes_atomic(folder / CONFIDENCE_PLOT, confidence_plot.plot_png(results, threshold)),
+        worst=_write_png(folder / WORST, thumbnail),
+        preview=_write_preview(folder / PREVIEW, results, frames, threshold) if movie else None,
     )
 
 

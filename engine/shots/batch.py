@@ -197,9 +197,9 @@ class Reviewer:
 
     def missing(self, shot: JobShot) -> bool:
         """Whether a finished shot lacks its pictures (a run without the extra, or one whose review failed)."""
-        from engine.review.batch_report import WORST_FRAME
+        from engine.review.shot_review import FOLDER, WORST
 
-        return self.enabled and not (Path(shot.spec.out) / manifest.REVIEW / WORST_FRAME).is_file()
+        return self.enabled and not (Path(shot.spec.out) / FOLDER / WORST).is_file()
 
     def review(self, prepared: PreparedShot) -> None:
         if not self.enabled:
