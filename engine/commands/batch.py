@@ -6,37 +6,27 @@ docs/farm.md describes the job file, resuming, the progress lines, signals and e
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from engine.cli import shows_progress
-from engine.commands import view_options
+from engine.commands.job_options import add_job_arguments, read_job_of
 from engine.exit_codes import OK, run_reporting_errors
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job", metavar="JOBFILE", help="TOML job file: a [defaults] table and one [[shot]] per shot")
+    add_job_arguments(parser, "TOML job file: a [defaults] table and one [[shot]] per shot")
     parser.add_argument(
         "--shot",
         action="append",
         metavar="NAME[,NAME...]",
         help="run only these shots (repeat, or separate names with commas); default: every shot",
     )
-    parser.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth) (default: the job file's)")
-    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the job file's, else auto)")
-    view_options.add_config_argument(parser)
     parser.add_argument(
         "--engine",
         metavar="DIR",
         default="",
         help="send the shots to the engine started in DIR (maskprop farm-engine start) (default: none, the network "
         "loads in this process)",
-    )
-    parser.add_argument(
-        "--path-mapping-rules",
-        metavar="FILE",
-        help="OpenJD path mapping rules (JSON, e.g. {{Session.PathMappingRulesFile}}) applied to every path of the "
-        "job file and to --checkpoint (default: none, paths as written)",
     )
     parser.add_argument(
         "--inputs",
@@ -83,15 +73,13 @@ def run(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     from engine.shots.batch import BatchOptions, check_shots, run_job
     from engine.shots.data_flow import check_data_flow
-    from engine.shots.job_file import read_job
     from engine.shots.stop_request import StopRequest
 
     if args.log_format == "json":
         _log_json(args)
     stop = StopRequest()
     stop.install()  # first: a farm's SIGTERM from here on finishes the current frame instead of killing
-    job = read_job(args.job, args.ocio_config, checkpoint=args.checkpoint, path_mapping_rules=args.path_mapping_rules)
-    job = dataclasses.replace(job, device=args.device or job.device)
+    job = read_job_of(args)
     shots = job.select(name.strip() for value in args.shot or () for name in value.split(",") if name.strip())
     check_data_flow(shots, args.inputs, args.outputs)
     if not args.check:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.commands import view_options
+from engine.commands.job_options import add_job_arguments, read_job_of
 from engine.exit_codes import OK, run_reporting_errors
 
 
@@ -16,15 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="{start,stop}")
     start = actions.add_parser("start", help="start the job's engine in the background, return once it serves")
     start.add_argument("dir", metavar="DIR", help="folder for the engine's record, keys and log (created)")
-    start.add_argument("job", metavar="JOBFILE", help="the job file whose network, device and plates it serves")
-    start.add_argument("--checkpoint", help="AFB-URR checkpoint (.pth) (default: the job file's)")
-    start.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the job file's, else auto)")
-    view_options.add_config_argument(start)
-    start.add_argument(
-        "--path-mapping-rules",
-        metavar="FILE",
-        help="OpenJD path mapping rules applied to the job's paths, as batch applies them (default: none)",
-    )
+    add_job_arguments(start, "the job file whose network, device and plates it serves")
     stop = actions.add_parser("stop", help="stop the engine started in DIR (SIGTERM, then a kill)")
     stop.add_argument("dir", metavar="DIR", help="the folder given to start")
 
@@ -34,15 +26,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from engine.errors import EngineError
-    from engine.shots.job_file import read_job
     from engine.shots.worker_engine import start_worker_engine
     from protocol.launch import EngineStartError
 
-    job = read_job(args.job, args.ocio_config, checkpoint=args.checkpoint, path_mapping_rules=args.path_mapping_rules)
-    job = dataclasses.replace(job, device=args.device or job.device)
+    job = read_job_of(args)
     try:
         engine = start_worker_engine(args.dir, job)
     except EngineStartError as error:

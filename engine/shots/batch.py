@@ -125,8 +125,11 @@ def _run_plans(
             if stop():
                 return True
             if runner is None:
-                runner = _shared(job, todo, options, stop, lines, cleanup) if options.engine else None
-                runner = runner or _local(job, todo, stop, options.show_progress, lines)
+                runner = (
+                    _shared(job, todo, options, stop, lines, cleanup)
+                    if options.engine
+                    else _local(job, todo, options, stop, lines)
+                )
             if plan.verdict.reason != "nothing written yet":
                 lines.status(f"shot {plan.shot.spec.name}: {plan.verdict.reason}")
             work = functools.partial(_propagate, runner, job, plan.shot, lines, reviewer)
@@ -221,7 +224,7 @@ def _review_finished(job: JobFile, shot: JobShot, reviewer: Reviewer) -> None:
 
 
 def _local(
-    job: JobFile, plans: Sequence[ShotPlan], stop: StopRequest, show_progress: bool, lines: ProgressLines
+    job: JobFile, plans: Sequence[ShotPlan], options: BatchOptions, stop: StopRequest, lines: ProgressLines
 ) -> ShotRunner:
     """Shots propagated by a network loaded here, each in its own precision (any refusal raised before the load)."""
     from engine.model.loader import load_network
@@ -234,7 +237,7 @@ def _local(
 
     def run(shot: JobShot, prepared: PreparedShot, on_frame: Callable[[int, int], None]) -> ShotSummary:
         settings = settings_from(shot.options, precisions[shot.spec.name])
-        return propagate_shot(model, prepared, settings, stop, on_frame, show_progress)
+        return propagate_shot(model, prepared, settings, stop, on_frame, options.show_progress)
 
     return run
 
@@ -249,13 +252,13 @@ def _shared(
 ) -> ShotRunner:
     """Shots sent to the worker's engine recorded in `options.engine`, which must run the job's network and
     precision."""
-    folder, show_progress = options.engine, options.show_progress
     from engine.shots.remote import engine_error, remote_record, remote_steps
     from engine.shots.shot import write_shot
     from engine.shots.worker_engine import read_worker_engine
     from protocol.client import EngineClient
     from protocol.errors import ProtocolError
 
+    folder = options.engine
     engine = read_worker_engine(folder)
     checkpoint = resolve_checkpoint(job.checkpoint)
     if not os.path.samefile(checkpoint, engine.checkpoint):
@@ -276,8 +279,8 @@ def _shared(
 
     def run(shot: JobShot, prepared: PreparedShot, on_frame: Callable[[int, int], None]) -> ShotSummary:
         steps = remote_steps(client, prepared, shot.options, stop)
-        record = functools.partial(remote_record, client, shot.options, engine.precision)
-        return write_shot(prepared, steps, record, stop, on_frame, show_progress)
+        record = functools.partial(remote_record, hello, engine.endpoint, shot.options, engine.precision)
+        return write_shot(prepared, steps, record, stop, on_frame, options.show_progress)
 
     return run
 

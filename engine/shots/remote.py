@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.choices import VIEW_DEFAULTS
 from engine.errors import EngineError, EngineUnavailable, OutOfMemory
 from engine.propagation.frame_result import FrameResult, ObjectState
 from engine.shots.shot import PreparedShot
@@ -62,11 +63,9 @@ def engine_error(error: ProtocolError, context: str) -> EngineError:
     return kind(f"{context}: {error}")
 
 
-def remote_record(client: EngineClient, options: Mapping[str, Any], precision: str) -> dict[str, Any]:
-    """`run.json` of a shot the engine computed: what it said of itself at hello, and the settings asked."""
-    engine = client.engine
-    if engine is None:
-        engine = client.hello()
+def remote_record(engine: m.HelloReply, endpoint: str, options: Mapping[str, Any], precision: str) -> dict[str, Any]:
+    """`run.json` of a shot the engine at `endpoint` computed: what it said of itself at hello, and the settings
+    asked."""
     return {
         "engine": engine.engine_version,
         "model": engine.model.name,
@@ -74,7 +73,7 @@ def remote_record(client: EngineClient, options: Mapping[str, Any], precision: s
         "device": engine.device,
         "precision": precision,
         "settings": {key: options[key] for key in WIRE_OPTIONS if key in options},
-        "computed_by": client.endpoint,
+        "computed_by": endpoint,
     }
 
 
@@ -86,7 +85,7 @@ def _session_request(shot: PreparedShot) -> m.OpenSession:
         kind="files",
         path=str(Path(shot.spec.frames).absolute()),
         first_number=numbers[0] if numbers and not Path(shot.spec.frames).is_dir() else 0,
-        view=m.View(**{key: getattr(shot.spec.view, key) for key in ("view", "look", "display", "exposure", "gamma")}),
+        view=m.View(**{key: getattr(shot.spec.view, key) for key in VIEW_DEFAULTS}),
         exr_layer=shot.spec.exr_layer,
     )
     objects = [m.ObjectSpec(id=object_id, name=f"object {object_id}") for object_id in shot.object_ids]
