@@ -72,6 +72,15 @@ def ordered(rows: Iterable[ConfidenceRow]) -> list[ConfidenceRow]:
     return rows
 
 
+def frame_confidences(rows: Iterable[ConfidenceRow]) -> dict[int, float]:
+    """Frame index -> the frame's confidence, in the rows' order: its least confident object's, the engine's rule
+    for a frame (a frame is as good as its worst object)."""
+    confidence: dict[int, float] = {}
+    for row in rows:
+        confidence[row.frame] = min(confidence.get(row.frame, 1.0), row.confidence)
+    return confidence
+
+
 def table_json(rows: Iterable[ConfidenceRow]) -> str:
     """The JSON text of a table (see the module doc)."""
     frames: list[dict[str, Any]] = []

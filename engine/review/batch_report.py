@@ -22,7 +22,7 @@ from engine.review.report_html import EMBED_LIMIT, cell, header, link, page, png
 from engine.review.shot_review import CONFIDENCE_PLOT, CONTACT_SHEET, FOLDER, PREVIEW, WORST
 from engine.shots import manifest
 from engine.shots.job_file import JobFile
-from protocol.confidence_table import ConfidenceRow
+from protocol.confidence_table import ConfidenceRow, frame_confidences
 
 Status = Literal["failed", "stopped", "not started", "finished"]
 STATUSES: tuple[Status, ...] = ("failed", "stopped", "not started", "finished")  # most urgent first
@@ -101,11 +101,9 @@ def _confidence(folder: Path) -> tuple[list[ConfidenceRow] | None, str]:
 
 
 def _frame_confidences(table: Sequence[ConfidenceRow] | None) -> dict[str, float]:
-    """Each frame's confidence by name, in frame order: its least confident object's."""
-    frames: dict[str, float] = {}
-    for row in table or ():
-        frames[row.name] = min(frames.get(row.name, 1.0), row.confidence)
-    return frames
+    """Each frame's confidence by name, in frame order (`frame_confidences`, the engine's rule for a frame)."""
+    names = {row.frame: row.name for row in table or ()}
+    return {names[frame]: confidence for frame, confidence in frame_confidences(table or ()).items()}
 
 
 def _count(folder: Path, pattern: str) -> int:

@@ -13,6 +13,7 @@ from engine.io import ConfidenceRow, FrameSequence, InputError, read_confidence,
 from engine.io.mattes import MATTE_SUFFIXES
 from engine.shots import manifest
 from engine.shots.output import label_path, matte_folder
+from protocol.confidence_table import frame_confidences
 
 # Matte files are PNG or EXR by the run's matte format, which the folder does not record: each is looked for.
 _MATTE_SUFFIXES = tuple(dict.fromkeys(MATTE_SUFFIXES.values()))
@@ -38,10 +39,7 @@ class ShotResults:
     @functools.cached_property
     def frame_confidence(self) -> dict[int, float]:
         """Frame index -> the frame's confidence: its least confident object's, as the engine rates a frame."""
-        confidence: dict[int, float] = {}
-        for row in self.rows:
-            confidence[row.frame] = min(confidence.get(row.frame, 1.0), row.confidence)
-        return confidence
+        return frame_confidences(self.rows)
 
     def object_confidence(self, object_id: int) -> dict[int, float]:
         """Frame index -> one object's confidence, for the frames that track it."""
