@@ -14,6 +14,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from engine.logs import event
+
 log = logging.getLogger("engine.progress")
 
 _json_events = False  # `use_json_events`: progress as structured log records
@@ -67,8 +69,7 @@ class Progress:
             if detail:
                 self._bar.set_postfix_str(detail, refresh=False)
         elif self.enabled and _json_events:
-            event = {"label": self.label, "done": self.done, "total": self.total, **fields}
-            log.info("progress", extra={"fields": event})
+            event(log, logging.INFO, "progress", label=self.label, done=self.done, total=self.total, **fields)
         elif self.enabled:
             print(f"{self.label}: {self.done}/{self.total} {detail}".rstrip(), file=self.stream, flush=True)
 
