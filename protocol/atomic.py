@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 
 TEMP_ATTEMPTS = 16
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")
 
 
 def replace_atomically(path: Path, data: bytes | bytearray | memoryview) -> Path:
@@ -52,6 +54,11 @@ def create_temp(path: Path) -> tuple[Path, int]:
 def temp_name(path: Path, token: str) -> Path:
     """The hidden temporary name used while writing `path` (exposed so tools can recognise leftovers)."""
     return path.with_name(f".{path.stem}.{token}.tmp{path.suffix}")
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one `temp_name` makes: what a writer killed half-way leaves behind."""
+    return _TEMP_NAME.fullmatch(name) is not None
 
 
 def fsync_folder(folder: Path) -> None:

@@ -306,7 +306,6 @@ def _propagate(
 ) -> ShotSummary:
     name = shot.spec.name
     with _opened(job, shot, "resume") as prepared:
-        prepared.output.remove_temporary_files()  # from a run killed while writing
         summary = runner(shot, prepared, lambda done, total: lines.frame(name, done, total))
         log.info("%s: %s", name, summary.describe())
         if not summary.stopped:

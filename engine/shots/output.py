@@ -13,7 +13,6 @@ resumes where it stopped with the same bytes.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,9 @@ from engine.io import (
 )
 from engine.io.mattes import MATTE_SUFFIXES
 from engine.propagation.frame_result import FrameResult
+from engine.shots.manifest import REVIEW
+from protocol.atomic import is_temp_name
 
-# What `engine.io.atomic.temp_name` makes: ".<stem>.<8 hex digits>.tmp<suffix>".
-_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")
 CONFIDENCE_SUFFIXES = ("csv", "json")  # json last: its presence means the table is complete
 
 
@@ -94,7 +93,8 @@ class ShotOutput:
         Only for a folder no other process is writing to: a live writer's temporary file would go too.
         """
         folders = (self.folder, self.folder / "labels", *(matte_folder(self.folder, i) for i in self.object_ids))
-        leftovers = [p for folder in folders for p in folder.iterdir() if _TEMPORARY.fullmatch(p.name)]
+        folders += tuple(p for p in (self.folder / REVIEW,) if p.is_dir())
+        leftovers = [p for folder in folders for p in folder.iterdir() if is_temp_name(p.name)]
         for path in leftovers:
             path.unlink(missing_ok=True)
         return leftovers

@@ -112,6 +112,8 @@ def prepare_shot(
     verdict = _claim_folder(Path(spec.out), identity, existing)
     depth = MATTE_FORMATS[spec.matte_format]
     output = ShotOutput(spec.out, frames.names, object_ids, depth, skip_existing=verdict.state == "resume")
+    if existing != "keep":
+        output.remove_temporary_files()  # a run killed while writing left them, whatever the folder held
     return PreparedShot(spec, frames, keyframes, object_ids, output, first, last, identity, verdict)
 
 

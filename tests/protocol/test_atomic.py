@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from protocol.atomic import replace_atomically
+import pytest
+
+from protocol.atomic import is_temp_name, replace_atomically, temp_name
 
 
 def test_writers_of_the_same_file_never_share_a_temporary_file(tmp_path: Path) -> None:
@@ -29,3 +31,13 @@ def test_writers_of_the_same_file_never_share_a_temporary_file(tmp_path: Path) -
     assert failures == []
     assert target.read_bytes() in contents
     assert [path.name for path in tmp_path.iterdir()] == ["confidence.json"]
+
+
+@pytest.mark.parametrize("path", ["labels/00012.png", "manifest.json", "probe", "preview.mp4", "sh.010.exr"])
+def test_every_temporary_name_is_recognised_as_one(path: str) -> None:
+    assert is_temp_name(temp_name(Path(path), "3fa9c1d2").name)
+
+
+@pytest.mark.parametrize("name", ["00012.png", ".hidden", ".00012.3fa9c1d2.png", ".a.3FA9C1D2.tmp", ".a.3fa9c.tmp"])
+def test_names_a_writer_did_not_make_are_left_alone(name: str) -> None:
+    assert not is_temp_name(name)

@@ -54,3 +54,24 @@ def test_propagate_killed_anywhere_then_rerun_gives_the_same_bytes(
         subprocess.run(command(tmp_path / "shot", out, parity_checkpoint), env=one_thread_env, check=True)
         assert results(out) == expected, f"kill {kill} at some point of the run"
         shutil.rmtree(out)
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_a_rerun_removes_the_temporary_files_of_a_run_killed_while_writing(
+    tmp_path, write_small_shot, parity_checkpoint, one_thread_env, overwrite
+):
+    """A kill during the manifest's write, or the folder's probe, before any frame: hidden files at the top."""
+    write_small_shot(tmp_path / "shot", 3)
+    reference, out = tmp_path / "reference", tmp_path / "out"
+    subprocess.run(command(tmp_path / "shot", reference, parity_checkpoint), env=one_thread_env, check=True)
+    out.mkdir()
+    for leftover in (".manifest.0badf00d.tmp.json", ".probe.12345678.tmp", ".run.abcdef01.tmp.json"):
+        (out / leftover).write_text("half a file")
+    rerun = command(tmp_path / "shot", out, parity_checkpoint)
+    if overwrite:
+        (out / "labels").mkdir()  # the killed run got as far as its folders: the rerun replaces them
+    else:
+        rerun.remove("--overwrite")  # nothing but hidden leftovers: a folder still free to write into
+
+    subprocess.run(rerun, env=one_thread_env, check=True)
+    assert results(out) == results(reference)
