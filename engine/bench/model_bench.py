@@ -99,7 +99,10 @@ def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | 
             module.compile()
     height, width = internal_size(config.height, config.width, effective_max_size(model, config.max_size))
     clip = SyntheticClip(height, width, config.objects, config.frames, config.seed)
-    bank = FeatureBank(config.objects + 1, BankConfig(budget=config.budget, chunk_elements=config.chunk_elements))
+    bank = FeatureBank(
+        model.config.memory_classes(config.objects),
+        BankConfig(budget=config.budget, chunk_elements=config.chunk_elements),
+    )
     options = ReadOptions(reader=config.reader, chunk_elements=config.chunk_elements)
     timer = StageTimer(device)
     reset_device_peak(device)

@@ -13,7 +13,7 @@ import logging
 from dataclasses import MISSING
 from pathlib import Path
 
-from engine.choices import MODEL_NAMES
+from engine.choices import BACKGROUNDS, MODEL_NAMES
 from engine.commands import precision_option
 from engine.commands.propagation_options import non_negative, positive
 from engine.exit_codes import OK, run_reporting_errors
@@ -75,6 +75,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument(
         "--init", type=Path, help="checkpoint to fine-tune from, its configuration kept (default: train from scratch)"
+    )
+    model.add_argument(
+        "--background",
+        choices=BACKGROUNDS,
+        help="explicit: memorise and decode the background as an object, as the reference; implicit: the objects "
+        "alone, faster (default: the configuration's, or the --init checkpoint's)",
     )
     model.add_argument(
         "--reader",
@@ -175,6 +181,7 @@ def _options(args: argparse.Namespace) -> TrainOptions:
         data=tuple(DataSpec.parse(text) for text in args.data or ["procedural"]),
         model=args.model,
         init=args.init,
+        background=args.background,
         steps=args.steps or DEFAULTS["steps"],
         clips_per_step=args.clips_per_step,
         frames=args.frames,

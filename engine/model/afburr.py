@@ -3,11 +3,13 @@
 Stages, in the order a frame meets them:
 - `encode_query(frame)`: query trunk + key/value head -> `QueryFeatures`;
 - `read(query, memory, options)`: attention over the feature bank -> decoder input and bank usage;
-- `decode(readout, query, obj_n)`: decoder + URR -> per-object log-odds and the uncertainty map;
+- `decode(readout, query)`: decoder + URR -> per-object log-odds and the uncertainty map;
 - `encode_memory(frame, masks)`: memory trunk + key/value head -> keys and values to store in the bank.
 
 Frames and masks reach the stages already zero-padded to a multiple of 16 (`engine.model.padding`), once
-per frame, where the reference pads inside each call. Background is object 0 throughout.
+per frame, where the reference pads inside each call. Background is object 0 of every mask and output; a
+network with an implicit background (`ModelConfig.background`) leaves it out of what it memorises and reads,
+so its bank holds `config.memory_classes(objects)` classes.
 """
 
 from __future__ import annotations
@@ -94,13 +96,14 @@ class AFBURR(nn.Module):
         return folded
 
     def encode_memory(self, frame: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frame (1, 3, H, W) in [0, 1] and soft masks (O, H, W) -> keys (O, 128, h*w), values (O, 512, h*w).
+        """Frame (1, 3, H, W) in [0, 1] and soft masks (O, H, W), background first -> keys (C, 128, h*w),
+        values (C, 512, h*w) of the C memorised classes.
 
-        Every object, background included, sees the whole frame: its mask and the "other" mask (1 - mask)
-        tell the encoder which part is its own.
+        Every object, background included where it is memorised, sees the whole frame: its mask and the
+        "other" mask (1 - mask) tell the encoder which part is its own.
         """
         _check_padded(frame)
-        masks = masks.unsqueeze(1).to(frame.dtype)
+        masks = self._memorised(masks).unsqueeze(1).to(frame.dtype)
         others = (1 - masks).clamp(0, 1)
         return self.keyval_r4(self.encoder_m(frame.expand(masks.shape[0], -1, -1, -1), masks, others))
 
@@ -118,7 +121,8 @@ class AFBURR(nn.Module):
         options: ReadOptions | None = None,
         previous_probs: torch.Tensor | None = None,
     ) -> Readout:
-        """Read every object's memory for the query; `previous_probs` (O, H, W) feeds the `skn` reader.
+        """Read every memorised class's memory for the query; `previous_probs` (O, H, W), background first,
+        feeds the `skn` reader.
 
         The read runs in fp32 even under bf16 autocast: a bf16 affinity keeps three significant digits for a
         softmax over up to 300,000 entries, and torch's CPU bf16 matmul of these shapes was slower than fp32.
@@ -128,7 +132,7 @@ class AFBURR(nn.Module):
         if options.reader == "skn":
             if previous_probs is None:
                 raise ValueError("the skn reader needs previous_probs, the last frame's soft masks")
-            log_prior = spatial_log_prior(previous_probs, query.grid, options.spread_scale)
+            log_prior = spatial_log_prior(self._memorised(previous_probs), query.grid, options.spread_scale)
         with full_precision(query.key.device):  # affinity and softmax over the bank: fp32 whatever the layers ran in
             memory = MemoryView(memory.keys.float(), memory.values.float(), memory.valid)
             result: ReadResult = read_memory(memory, query.key.float(), query.grid, options, log_prior)
@@ -137,12 +141,18 @@ class AFBURR(nn.Module):
         features = torch.cat([result.readout, query_value], dim=2)
         return Readout(features.view(batch * obj_n, 2 * value_dim, *query.grid), result.usage)
 
-    def decode(self, readout: torch.Tensor, query: QueryFeatures, obj_n: int) -> Segmentation:
-        """Decoder input (B*O, 2*value_dim, h, w) -> per-object log-odds at the padded frame size."""
-        probs, uncertainty = self.decoder(readout, query.r3, query.r2, query.r1, obj_n)
+    def decode(self, readout: torch.Tensor, query: QueryFeatures) -> Segmentation:
+        """Decoder input (B*C, 2*value_dim, h, w) of the C memorised classes -> per-object log-odds at the padded
+        frame size, background first."""
+        classes = readout.shape[0] // query.r3.shape[0]
+        probs, uncertainty = self.decoder(readout, query.r3, query.r2, query.r1, classes)
         # In fp32 whatever the decoder ran in: in bf16, 1 - 1e-7 rounds to 1 and the log-odds become infinite.
         probs = probs.float().clamp(PROB_EPS, 1 - PROB_EPS)
         return Segmentation(torch.log(probs / (1 - probs)), uncertainty)
+
+    def _memorised(self, masks: torch.Tensor) -> torch.Tensor:
+        """The masks (O, ...) of the classes this network memorises: all, or all but the background."""
+        return masks[1:] if self.config.implicit_background else masks
 
 
 def _check_padded(frame: torch.Tensor) -> None:

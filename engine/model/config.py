@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from engine.choices import BACKGROUNDS
 from engine.model import efficientnet_lite
 
 EXPANSION = 4  # a bottleneck's output channels per unit of width, as in ResNet-50
@@ -33,6 +34,9 @@ class ModelConfig:
     decoder_dim: int = 256
     local_dim: int = 32  # width of URR's local refinement branch
     encoder: str = "resnet"  # "resnet" (the sizes above) or an EfficientNet-Lite variant ("lite0", ...)
+    # "explicit": the background is memorised and decoded as an object of its own, as the reference does;
+    # "implicit": only the objects are, and the background is what none of them claims (`Decoder`).
+    background: str = "explicit"
 
     def __post_init__(self) -> None:
         sizes = [self.stem, *self.widths, *self.blocks, self.key_dim, self.value_dim, self.decoder_dim, self.local_dim]
@@ -40,6 +44,16 @@ class ModelConfig:
             raise ValueError(f"model configuration {self.name!r}: every size must be a positive integer, three stages")
         if self.encoder not in ENCODERS:
             raise ValueError(f"model configuration {self.name!r}: encoder must be one of {', '.join(ENCODERS)}")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"model configuration {self.name!r}: background must be one of {', '.join(BACKGROUNDS)}")
+
+    @property
+    def implicit_background(self) -> bool:
+        return self.background == "implicit"
+
+    def memory_classes(self, objects: int) -> int:
+        """How many masks of a frame with `objects` objects the network memorises and decodes."""
+        return objects if self.implicit_background else objects + 1
 
     @property
     def feature_channels(self) -> tuple[int, int, int, int]:
@@ -77,7 +91,7 @@ class ModelConfig:
 
 ENCODERS = ("resnet", *efficientnet_lite.VARIANTS)
 # Keys that checkpoints written before they existed lack, with the value those checkpoints mean.
-ADDED_LATER: dict[str, Any] = {"encoder": "resnet"}
+ADDED_LATER: dict[str, Any] = {"encoder": "resnet", "background": "explicit"}
 REFERENCE = ModelConfig("afb-urr-r50")
 CONFIGS: dict[str, ModelConfig] = {
     config.name: config

@@ -1,8 +1,12 @@
 """The refine decoder and the uncertain-region refinement (URR) of AFB-URR.
 
-The decoder runs once per (frame, object) pair, batch-major (frame 0's objects first). The skip branches of
+The decoder runs once per (frame, memorised class) pair, batch-major (frame 0's first). The skip branches of
 the refine blocks (`convFS` + `ResFS`) see only the query frame, so they run once per frame and are shared by
 all objects instead of being recomputed for each object.
+
+A network with an implicit background (`ModelConfig.background`) decodes the objects alone, and the
+background's probability is the chance that no object claims the pixel, the product of their complements
+(STM's soft aggregation): one decoder pass fewer per frame, half of them for a single object.
 """
 
 from __future__ import annotations
@@ -104,13 +108,19 @@ class Refine(nn.Module):
 
 
 class DecoderOutput(NamedTuple):
-    probs: torch.Tensor  # (B, objects, H, W) foreground probability per object, at the padded input size
+    probs: torch.Tensor  # (B, objects, H, W) probability per object, background first, at the padded input size
     uncertainty: torch.Tensor  # (B, 1, H/2, W/2) the URR uncertainty map
+
+
+def with_background(probs: torch.Tensor) -> torch.Tensor:
+    """Objects' probabilities (B, K, H, W) -> (B, 1 + K, H, W), the background's first: none of them."""
+    return torch.cat([torch.prod(1 - probs, dim=1, keepdim=True), probs], dim=1)
 
 
 class Decoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.implicit_background = config.implicit_background
         dim, local_dim = config.decoder_dim, config.local_dim
         c1, c2, c3, _ = config.feature_channels
         self.convFM = nn.Conv2d(2 * config.value_dim, dim, kernel_size=3, padding=1)
@@ -125,7 +135,8 @@ class Decoder(nn.Module):
     def forward(
         self, readout: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor, r1: torch.Tensor, obj_n: int
     ) -> DecoderOutput:
-        """`readout` (B*obj_n, 2*value_dim, H/16, W/16); r3, r2, r1 are the query skips of the B frames."""
+        """`readout` (B*obj_n, 2*value_dim, H/16, W/16) for the obj_n memorised classes; r3, r2, r1 are the
+        query skips of the B frames."""
         p = self.ResMM(self.convFM(readout))
         p = self.RF3.merge(per_object(self.RF3.skip(r3), obj_n), p)  # 1/8
         p = self.RF2.merge(per_object(self.RF2.skip(r2), obj_n), p)  # 1/4
@@ -135,11 +146,11 @@ class Decoder(nn.Module):
     def _refine_uncertain(self, p: torch.Tensor, r1: torch.Tensor, obj_n: int) -> DecoderOutput:
         """URR: re-decide, from local appearance, the pixels where the two strongest objects are close."""
         batch, h, w = p.shape[0] // obj_n, p.shape[-2], p.shape[-1]
-        rough = F.softmax(p, dim=1)[:, 1].view(batch, obj_n, h, w)
+        rough = self._with_background(F.softmax(p, dim=1)[:, 1].view(batch, obj_n, h, w))
         # A softmax over objects of probabilities, not logits: the published weights were trained with it.
         rough = F.softmax(rough, dim=1)
         u = uncertainty(rough)
-        rough = rough.view(batch * obj_n, 1, h, w)
+        rough = rough[:, -obj_n:].reshape(batch * obj_n, 1, h, w)  # the decoded classes' own
         confidence = local_max(rough)
         rough = rough.to(r1.dtype)  # the layers' precision for the product with the features, not the logits' fp32
         r1_local = local_mean(r1 * rough) / (local_mean(rough) + 1e-8)
@@ -147,4 +158,7 @@ class Decoder(nn.Module):
         q = confidence * self.local_pred2(F.relu(q))
         p = upsample2_maps(p + per_object(u, obj_n) * q)
         probs = F.softmax(p, dim=1)[:, 1]
-        return DecoderOutput(probs.view(batch, obj_n, *probs.shape[-2:]), u)
+        return DecoderOutput(self._with_background(probs.view(batch, obj_n, *probs.shape[-2:])), u)
+
+    def _with_background(self, probs: torch.Tensor) -> torch.Tensor:
+        return with_background(probs) if self.implicit_background else probs

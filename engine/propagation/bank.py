@@ -68,11 +68,12 @@ class _ObjectMemory:
 
 
 class FeatureBank:
-    """Per-object keys, values and usage; objects are indexed 0 (background) .. obj_n - 1."""
+    """Keys, values and usage per memorised class, indexed 0 .. obj_n - 1: the background first and the objects,
+    or the objects alone for a network with an implicit background (`ModelConfig.memory_classes`)."""
 
     def __init__(self, obj_n: int, config: BankConfig | None = None) -> None:
-        if obj_n < 2:
-            raise ValueError("a bank needs the background and at least one object (obj_n >= 2)")
+        if obj_n < 1:
+            raise ValueError("a bank needs at least one memorised class (obj_n >= 1)")
         self.obj_n = obj_n
         self.config = config or BankConfig()
         self.class_budget = class_budget(self.config.budget, obj_n)

@@ -139,7 +139,7 @@ class Propagator:
     def _pass(
         self, keyframe: int, order: Sequence[int], keyframes: Mapping[int, np.ndarray]
     ) -> Iterator[tuple[int, _Computed]]:
-        bank = FeatureBank(len(self.object_ids) + 1, self.settings.bank)
+        bank = FeatureBank(self.model.config.memory_classes(len(self.object_ids)), self.settings.bank)
         every = effective_memory_every(self.model, self.settings.memory_every)
         tracker = Tracker(self.model, bank, self.settings.read, self.settings.precision, memory_every=every)
         tracker.start(self._frame(keyframe), self._masks(keyframes[keyframe]))

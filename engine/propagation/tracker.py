@@ -97,7 +97,7 @@ class Tracker:
                 readout = self.model.read(query, self.bank.view(), self.read_options, previous_probs=previous)
                 self.bank.add_usage(readout.usage)
             with self._stage("decode"):
-                segmentation = self.model.decode(readout.features, query, self.bank.obj_n)
+                segmentation = self.model.decode(readout.features, query)
         logits = self._padding.crop(segmentation.logits[0]).float()
         probs = torch.softmax(logits, dim=0)
         padded_uncertainty = segmentation.uncertainty[0].float()

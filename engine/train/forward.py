@@ -50,13 +50,13 @@ def clip_loss(
     obj_n = clip.object_count
     keys, values = model.encode_memory(clip.frames[:1], _one_hot(clip.labels[0], obj_n))
     if not recurrent and read.reader != "skn":
-        segmentation = _segment(model, clip.frames[1:], MemoryView(keys, values, None), read, obj_n, None)
+        segmentation = _segment(model, clip.frames[1:], MemoryView(keys, values, None), read, None)
         return segmentation_loss(segmentation.logits, clip.labels[1:], weight)
     losses, previous = [], _one_hot(clip.labels[0], obj_n)
     for t in range(1, clip.frames.shape[0]):
         if not recurrent:
             previous = _one_hot(clip.labels[t - 1] if clip.previous is None else clip.previous[t], obj_n)
-        segmentation = _segment(model, clip.frames[t : t + 1], MemoryView(keys, values, None), read, obj_n, previous)
+        segmentation = _segment(model, clip.frames[t : t + 1], MemoryView(keys, values, None), read, previous)
         losses.append(segmentation_loss(segmentation.logits, clip.labels[t : t + 1], weight))
         if recurrent:
             previous = torch.softmax(segmentation.logits[0].detach(), dim=0)
@@ -70,12 +70,11 @@ def _segment(
     frames: torch.Tensor,
     memory: MemoryView,
     read: ReadOptions,
-    obj_n: int,
     previous: torch.Tensor | None,
 ) -> Segmentation:
     query = model.encode_query(frames)
     readout = model.read(query, memory, read, previous_probs=previous)
-    return model.decode(readout.features, query, obj_n)
+    return model.decode(readout.features, query)
 
 
 def _one_hot(labels: torch.Tensor, obj_n: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from engine.compute.device import select_device
 from engine.compute.precision import Precision, autocast, lay_out_weights, memory_format, resolve_precision
 from engine.model.afburr import AFBURR
-from engine.model.config import named_config
+from engine.model.config import ModelConfig, named_config
 from engine.model.readout import ReadOptions
 from engine.model.weights import load_model
 from engine.progress import Progress
@@ -110,7 +110,16 @@ def _start(options: TrainOptions, device: torch.device) -> _State:
     else:
         model = AFBURR(named_config(options.model))
         start_from_imagenet(model)
+    if options.background not in (None, model.config.background):
+        model = _rebuilt(model, replace(model.config, background=options.background))
     return _fresh_state(options, model.to(device), step=0)
+
+
+def _rebuilt(model: AFBURR, config: ModelConfig) -> AFBURR:
+    """`model`'s weights in a network of another configuration with the same parameters (another background)."""
+    rebuilt = AFBURR(config)
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt
 
 
 def _fresh_state(options: TrainOptions, model: AFBURR, step: int) -> _State:

@@ -57,9 +57,9 @@ def test_stages_batch_frames_like_single_frames(parity_model):
         memory = MemoryView(keys, values, None)
         query = parity_model.encode_query(frames)
         readout = parity_model.read(query, memory, ReadOptions())
-        both = parity_model.decode(readout.features, query, obj_n=3)
+        both = parity_model.decode(readout.features, query)
         single_query = parity_model.encode_query(frames[1:])
-        single = parity_model.decode(parity_model.read(single_query, memory).features, single_query, obj_n=3)
+        single = parity_model.decode(parity_model.read(single_query, memory).features, single_query)
     assert both.logits.shape == (2, 3, 64, 80) and both.uncertainty.shape == (2, 1, 32, 40)
     # Compared as probabilities: near the clamp, log-odds magnify the last bits of rounding.
     torch.testing.assert_close(both.logits[1:].sigmoid(), single.logits.sigmoid(), atol=1e-4, rtol=0)

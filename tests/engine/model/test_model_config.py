@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
+from engine.choices import BACKGROUNDS
 from engine.errors import CheckpointError
 from engine.model import AFBURR, MemoryView, ReadOptions
+from engine.model.afburr import Segmentation
 from engine.model.config import CONFIGS, REFERENCE, ModelConfig, named_config
 from engine.model.loader import load_network
 from engine.model.weights import load_model, save_checkpoint, save_weights
 
 
-@pytest.mark.parametrize("name", [name for name in CONFIGS if name != REFERENCE.name])
-def test_a_small_configuration_segments_a_frame(name):
+def _segment_two_objects(model: AFBURR) -> tuple[torch.Tensor, Segmentation]:
+    """Memorise a frame with two objects and segment it: the memorised keys and the segmentation."""
     torch.manual_seed(0)
-    model = AFBURR(named_config(name))
     frame, masks = torch.rand(1, 3, 64, 96), torch.zeros(3, 64, 96)
     masks[0], masks[1, 10:30, 10:40], masks[2, 40:60, 50:90] = 1, 1, 1
     masks[0] -= masks[1] + masks[2]
@@ -23,10 +26,24 @@ def test_a_small_configuration_segments_a_frame(name):
         keys, values = model.encode_memory(frame, masks)
         query = model.encode_query(frame)
         readout = model.read(query, MemoryView(keys, values, None), ReadOptions())
-        segmentation = model.decode(readout.features, query, obj_n=3)
-    assert keys.shape[1] == model.config.key_dim and values.shape[1] == model.config.value_dim
-    assert segmentation.logits.shape == (1, 3, 64, 96)
+        return keys, model.decode(readout.features, query)
+
+
+@pytest.mark.parametrize("background", BACKGROUNDS)
+@pytest.mark.parametrize("name", [name for name in CONFIGS if name != REFERENCE.name])
+def test_a_small_configuration_segments_a_frame(name, background):
+    model = AFBURR(replace(named_config(name), background=background))
+    keys, segmentation = _segment_two_objects(model)
+    assert keys.shape[:2] == (model.config.memory_classes(2), model.config.key_dim)
+    assert segmentation.logits.shape == (1, 3, 64, 96)  # background first, whatever the network memorised
     assert torch.isfinite(segmentation.logits).all()
+
+
+def test_an_implicit_background_is_what_no_object_claims():
+    torch.manual_seed(0)
+    _, segmentation = _segment_two_objects(AFBURR(replace(named_config("tiny"), background="implicit")))
+    probs = segmentation.logits[0].sigmoid()
+    torch.testing.assert_close(probs[0], (1 - probs[1]) * (1 - probs[2]), atol=1e-5, rtol=0)
 
 
 def test_smaller_configurations_are_much_smaller():
@@ -73,9 +90,9 @@ def test_configurations_round_trip_through_plain_values():
         assert ModelConfig.from_dict(config.to_dict()) == config
 
 
-def test_a_checkpoint_written_before_encoders_were_named_is_a_resnet(tmp_path):
+def test_a_checkpoint_written_before_encoders_were_named_is_a_resnet_with_its_own_background(tmp_path):
     model = AFBURR(named_config("tiny"))
-    stored = {key: value for key, value in named_config("tiny").to_dict().items() if key != "encoder"}
+    stored = {k: v for k, v in named_config("tiny").to_dict().items() if k not in ("encoder", "background")}
     path = save_checkpoint({"model": model.state_dict(), "maskprop": {"model": stored}}, tmp_path / "older.pth")
     assert load_model(path).config == named_config("tiny")
 
@@ -83,6 +100,8 @@ def test_a_checkpoint_written_before_encoders_were_named_is_a_resnet(tmp_path):
 def test_an_unknown_encoder_is_a_clear_error():
     with pytest.raises(ValueError, match="encoder must be one of resnet, lite0"):
         ModelConfig("x", encoder="vit")
+    with pytest.raises(ValueError, match="background must be one of explicit, implicit"):
+        ModelConfig("x", background="none")
 
 
 def test_the_lite_network_has_its_trunks_features_at_each_stride():

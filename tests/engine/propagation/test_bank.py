@@ -123,8 +123,8 @@ def test_update_steps_must_grow():
 def test_feature_shapes_are_checked():
     with pytest.raises(ValueError, match="obj_n=2"):
         _bank().initialize(torch.randn(3, C, 3), torch.randn(3, D, 3))
-    with pytest.raises(ValueError, match="at least one object"):
-        FeatureBank(1)
+    with pytest.raises(ValueError, match="at least one memorised class"):
+        FeatureBank(0)
 
 
 def _drifting_features(generator, obj_n, n, step):

@@ -6,10 +6,14 @@ the reference computes (golden labels), keeps object ids, and that results depen
 
 import copy
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
+from engine.model import AFBURR
+from engine.model.config import named_config
 from engine.propagation import confidence
 from engine.propagation.bank import BankConfig
 from engine.propagation.confidence import distance_discount
@@ -183,3 +187,15 @@ def test_a_given_plate_size_spares_reading_frame_zero(parity_model, shot):
 
     Propagator(parity_model, CountingFrames(shot), (1, 2), plate_size=(HEIGHT, WIDTH))
     assert CountingFrames.reads == 0
+
+
+def test_a_network_with_an_implicit_background_propagates_each_object(shot):
+    """Its bank holds the objects alone, and each frame still gets a matte per object and a label map."""
+    torch.manual_seed(0)
+    model = AFBURR(replace(named_config("tiny"), background="implicit"))
+    results = run(model, shot, {0: mask()}, direction="forward")
+    assert sorted(results) == list(range(LENGTH))
+    for result in results.values():
+        assert result.mattes.shape == (2, HEIGHT, WIDTH) and 0 <= result.mattes.min() <= result.mattes.max() <= 1
+        assert set(np.unique(result.labels)) <= {0, 1, 2}
+    np.testing.assert_array_equal(results[0].labels, mask())

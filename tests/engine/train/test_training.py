@@ -106,6 +106,22 @@ def test_fine_tuning_starts_from_the_given_checkpoint_and_keeps_its_configuratio
     assert load_model(tuned.checkpoint).config.name == "tiny"
 
 
+def test_fine_tuning_can_leave_the_background_implicit_and_starts_from_the_same_weights(tmp_path, quiet):
+    first = train(_options(tmp_path / "base", steps=1), stream=quiet)
+    implicit = _options(tmp_path / "tuned", steps=1, init=first.checkpoint, background="implicit", lr=1e-12)
+    tuned = train(implicit, stream=quiet)
+    assert load_model(tuned.checkpoint).config == replace(named_config("tiny"), background="implicit")
+    ours, theirs = _weights(tuned.checkpoint), _weights(first.checkpoint)
+    assert all(torch.allclose(ours[key], value, atol=1e-6) for key, value in theirs.items())
+    resumed = train(resume_options(tmp_path / "tuned", steps=2), resume=True, stream=quiet)
+    assert load_model(resumed.checkpoint).config.background == "implicit"
+
+
+def test_an_unknown_background_is_refused():
+    with pytest.raises(ValueError, match="--background must be one of explicit, implicit"):
+        _options(Path("run"), background="transparent")
+
+
 @pytest.mark.parametrize("recurrent, reader", [(False, "global"), (True, "global"), (False, "skn"), (True, "kmn")])
 def test_every_mode_and_reader_trains(tmp_path, quiet, recurrent, reader):
     result = train(_options(tmp_path / "run", steps=1, recurrent=recurrent, reader=reader), stream=quiet)
