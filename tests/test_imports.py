@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "engine.exit_codes": 2,
     "engine.model": 3,  # the network and its weights
     "engine.propagation": 4,  # a shot's masks carried through its frames, in memory
+    "engine.learning": 4,  # clips, augmentations and the loss; fine-tuning on a shot's keyframes
     "engine.shots": 5,  # shots on disk, job files, batches
     "engine.evaluation": 6,  # DAVIS datasets, J and F, the benchmark
     "engine.review": 5,  # what people look at after a run: pictures of a shot, the report of a batch

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from engine.io.masks import object_ids
-from engine.train.augment import random_resized_crop, select_objects
-from engine.train.clip import Clip, check_clip_arguments
+from engine.learning.augment import random_resized_crop, select_objects
+from engine.learning.clip import Clip, check_clip_arguments
 from engine.train.sources import DatasetError, first_with_object, index_videos, pick_frames, read_pair
 
 MAX_SKIP = 3  # frames of a source video at most this far apart, so that its motion stays smooth

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.train.clip import ClipSource
+from engine.learning.clip import ClipSource
 from engine.train.composite import CompositeClips
 from engine.train.options import PROCEDURAL, DataSpec, TrainOptions
 from engine.train.procedural import ProceduralClips

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
-from engine.train.augment import hide_and_seek, perturb_mask
-from engine.train.clip import Clip, ClipSource
-from engine.train.forward import ClipTensors
+from engine.learning.augment import hide_and_seek, perturb_mask
+from engine.learning.clip import Clip, ClipSource
+from engine.learning.forward import ClipTensors, to_tensors
 
 
 @dataclass(frozen=True)
@@ -58,13 +57,6 @@ class ClipDataset(Dataset):
         frames = np.stack([hide_and_seek(frame, rng, probability, self.hiding.grid) for frame in clip.frames])
         previous = _perturbed_previous(clip, rng) if self.perturb_previous else None
         return to_tensors(frames, clip.labels, previous)
-
-
-def to_tensors(frames: np.ndarray, labels: np.ndarray, previous: np.ndarray | None = None) -> ClipTensors:
-    """uint8 (T, H, W, 3) frames and (T, H, W) labels -> the network's float frames and int64 labels."""
-    as_frames = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255)
-    as_labels = torch.from_numpy(labels.astype(np.int64))
-    return ClipTensors(as_frames, as_labels, None if previous is None else torch.from_numpy(previous.astype(np.int64)))
 
 
 def _perturbed_previous(clip: Clip, rng: np.random.Generator) -> np.ndarray:

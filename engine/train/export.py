@@ -14,7 +14,7 @@ import numpy as np
 from engine.io.atomic import write_bytes_atomic
 from engine.io.images import encode_image
 from engine.io.mattes import write_label_map
-from engine.train.clip import ClipSource
+from engine.learning.clip import ClipSource
 
 JPEG_QUALITY = 95
 

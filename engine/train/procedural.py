@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from engine.train.clip import Clip, check_clip_arguments
+from engine.learning.clip import Clip, check_clip_arguments
 
 SUBPIXEL_BITS = 4  # fillPoly's fixed-point vertices: smooth motion instead of whole-pixel jumps
 PLACEMENT_TRIES = 10

@@ -17,8 +17,8 @@ import numpy as np
 
 from engine.evaluation.davis import dataset_folder, read_labels
 from engine.io import InputError
-from engine.train.augment import colour_jitter, hflip, random_affine, random_resized_crop, select_objects
-from engine.train.clip import Clip, ClipSource, check_clip_arguments
+from engine.learning.clip import Clip, ClipSource, check_clip_arguments
+from engine.learning.still_clips import crop_and_select, deform, still_clip
 
 SAMPLE_TRIES = 20
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -70,8 +70,8 @@ class DavisVideos:
         images, labels = zip(*(read_pair(*video[index]) for index in picks), strict=True)
         images, labels = list(images), list(labels)
         for index in range(1, len(images)):
-            images[index], labels[index] = _deform(images[index], labels[index], rng, 0.02, 15, (0.95, 1.05))
-        return _crop_and_select(images, labels, self.size, (0.95, 1.05), self.max_objects, rng)
+            images[index], labels[index] = deform(images[index], labels[index], rng, 0.02, 15, (0.95, 1.05))
+        return crop_and_select(images, labels, self.size, (0.95, 1.05), self.max_objects, rng)
 
 
 class StaticImages:
@@ -93,13 +93,7 @@ class StaticImages:
 
     def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         image, mask = read_pair(*self.pairs[int(rng.integers(len(self.pairs)))])
-        images, labels = [image], [mask]
-        for _ in range(1, self.frames):
-            copy, copy_labels = (hflip(image), hflip(mask)) if rng.random() < 0.3 else (image, mask)
-            copy, copy_labels = _deform(copy, copy_labels, rng, 0.03, 20, (0.9, 1.1))
-            images.append(copy)
-            labels.append(copy_labels)
-        return _crop_and_select(images, labels, self.size, (3 / 4, 4 / 3), self.max_objects, rng)
+        return still_clip(image, mask, self.frames, self.size, self.max_objects, rng)
 
 
 class Mixture:
@@ -192,34 +186,6 @@ def pick_frames(length: int, count: int, max_skip: int | None, rng: np.random.Ge
     steps = rng.integers(1, longest + 1, count - 1)
     start = int(rng.integers(0, length - int(steps.sum())))
     return start + np.concatenate([[0], np.cumsum(steps)])
-
-
-def _deform(
-    image: np.ndarray,
-    labels: np.ndarray,
-    rng: np.random.Generator,
-    hue: float,
-    degrees: float,
-    scale: tuple[float, float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """The reference's change between frames: colour jitter (0.1 brightness, contrast and saturation, `hue`),
-    then a random affine (±`degrees`, translation 0.1, `scale`, x-shear ±10 degrees); the ranges that differ
-    between video and static images are the arguments."""
-    jittered = colour_jitter(image, rng, 0.1, 0.1, 0.1, hue)
-    return random_affine(jittered, labels, rng, degrees, 0.1, scale, 10)
-
-
-def _crop_and_select(
-    images: list[np.ndarray],
-    labels: list[np.ndarray],
-    size: tuple[int, int],
-    ratio: tuple[float, float],
-    max_objects: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The reference's last two steps: one crop of (0.8, 1) of the area for the clip, then the objects kept."""
-    cropped, cropped_labels = random_resized_crop(np.stack(images), np.stack(labels), size, rng, (0.8, 1.0), ratio)
-    return cropped, select_objects(cropped_labels, max_objects, rng)
 
 
 def first_with_object(

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from engine.compute.device import select_device
 from engine.compute.precision import Precision, autocast, lay_out_weights, memory_format, resolve_precision
+from engine.learning.forward import ClipTensors, clip_loss
 from engine.model.afburr import AFBURR
 from engine.model.config import ModelConfig, named_config
 from engine.model.readout import ReadOptions
@@ -27,7 +28,6 @@ from engine.progress import Progress
 from engine.train.checkpoints import last_checkpoint, read_training, restore_generators, save_training
 from engine.train.data import build_source
 from engine.train.dataset import ClipDataset
-from engine.train.forward import ClipTensors, clip_loss
 from engine.train.imagenet import start_from_imagenet
 from engine.train.log import CsvLog
 from engine.train.options import TrainOptions

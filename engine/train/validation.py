@@ -18,12 +18,12 @@ import torch
 from engine.evaluation.benchmark import score
 from engine.evaluation.davis import write_tables
 from engine.evaluation.metrics import summarise
+from engine.learning.clip import ClipSource
+from engine.learning.forward import clip_loss
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
 from engine.propagation.propagator import Settings
-from engine.train.clip import ClipSource
 from engine.train.dataset import ClipDataset
-from engine.train.forward import clip_loss
 from engine.train.log import CsvLog
 from engine.train.options import TrainOptions
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.train.clip import Clip
+from engine.learning.clip import Clip
 from engine.train.procedural import ProceduralClips
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from engine.io.palette import davis_palette
 from engine.io.png import encode_indexed
-from engine.train.clip import Clip
+from engine.learning.clip import Clip
 from engine.train.composite import CompositeClips
 from engine.train.data import build_source
 from engine.train.options import DataSpec, TrainOptions

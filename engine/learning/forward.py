@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
+from engine.learning.objective import Loss, mean_loss, segmentation_loss
 from engine.model.afburr import AFBURR, Segmentation
 from engine.model.readout import MemoryView, ReadOptions
-from engine.train.objective import Loss, mean_loss, segmentation_loss
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,13 @@ class ClipTensors:
         previous = None if self.previous is None else self.previous.to(device)
         frames = self.frames.to(device).contiguous(memory_format=layout)
         return ClipTensors(frames, self.labels.to(device), previous)
+
+
+def to_tensors(frames: np.ndarray, labels: np.ndarray, previous: np.ndarray | None = None) -> ClipTensors:
+    """uint8 (T, H, W, 3) frames and (T, H, W) labels -> the network's float frames and int64 labels."""
+    as_frames = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255)
+    as_labels = torch.from_numpy(labels.astype(np.int64))
+    return ClipTensors(as_frames, as_labels, None if previous is None else torch.from_numpy(previous.astype(np.int64)))
 
 
 def clip_loss(

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.train.augment import (
+from engine.learning.augment import (
     colour_jitter,
     hflip,
     hide_and_seek,
