@@ -16,6 +16,8 @@ MatteDepth = Literal["8", "16", "half"]  # bits per matte value: 8- or 16-bit PN
 MATTE_FORMATS: dict[str, MatteDepth] = {"png8": "8", "png16": "16", "exr": "half"}  # user name -> depth
 # The named network configurations of `engine.model.config.CONFIGS` (a test keeps the two the same).
 MODEL_NAMES: tuple[str, ...] = ("afb-urr-r50", "small", "tiny", "lite0")
+# Steps of `--adapt` given without a number (`engine.learning.adaptation`).
+ADAPT_STEPS = 40
 # How a network treats the background (`engine.model.config.ModelConfig.background`).
 BACKGROUNDS = ("explicit", "implicit")
 # The colour-management fields of a float plate's view, with the defaults of Blender's factory Standard view

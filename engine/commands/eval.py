@@ -76,6 +76,7 @@ def _propagate_all(args: argparse.Namespace, names: list[str], out: Path) -> Pat
     precision = choose_for_device(args.precision, args.strict_precision, select_device(args.device))
     model = load_network(args.checkpoint, args.device, args.deterministic)
     settings = settings_from(vars(args), precision.precision)
+    propagation_options.note_adaptation(args)
     for shot in shots:
         propagate_shot(model, shot, settings, show_progress=shows_progress(args))
     return out

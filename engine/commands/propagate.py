@@ -85,6 +85,7 @@ def _propagate(args: argparse.Namespace) -> int:
     precision = choose_for_device(args.precision, args.strict_precision, select_device(args.device))
     model = load_network(args.checkpoint, args.device, args.deterministic)
     settings = settings_from(vars(args), precision.precision)
+    propagation_options.note_adaptation(args)
     summary = propagate_shot(model, shot, settings, show_progress=shows_progress(args))
     log.info(summary.describe())
     return 0

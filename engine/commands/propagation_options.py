@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
-from engine.choices import MATTE_FORMATS
+from engine.choices import ADAPT_STEPS, MATTE_FORMATS
 from engine.commands import precision_option
 from engine.propagation.plan import DIRECTIONS
 from engine.propagation.settings import DEFAULTS, READERS
+
+log = logging.getLogger(__name__)
 
 # Where a command that runs the network finds it without --checkpoint: `engine.checkpoint_choice.resolve_checkpoint`.
 CHECKPOINT_HELP = (
@@ -73,6 +76,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="let the bank evict features of the drawn masks (the reference's behaviour; default: never evicted)",
     )
+    group.add_argument(
+        "--adapt",
+        type=non_negative,
+        nargs="?",
+        const=ADAPT_STEPS,
+        metavar="STEPS",
+        help=f"learn the shot first: fine-tune a copy of the network on the keyframes for STEPS steps (about half "
+        f"a second each for a 480-line plate on a 2-core CPU; {ADAPT_STEPS} when no number is given), then "
+        "propagate with it (default: no adaptation)",
+    )
     precision_option.add_arguments(group, DEFAULTS["precision"])
     group.add_argument(
         "--matte-format",
@@ -82,6 +95,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default %(default)s)")
     parser.add_argument("--deterministic", action="store_true", help="bit-reproducible kernels only")
+
+
+def note_adaptation(args: argparse.Namespace) -> None:
+    """`--adapt 0` asks for no step of adaptation: say that the base network propagates, rather than leave the
+    artist to wonder why the shot was not learnt."""
+    if args.adapt == 0:
+        log.warning("--adapt 0: no adaptation steps, so the shot propagates with the network as it is")
 
 
 def non_negative(text: str) -> int:

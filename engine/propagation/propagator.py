@@ -13,7 +13,8 @@ server can interleave shots frame by frame; `run()` yields the results one by on
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -22,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from engine.choices import Precision
+from engine.learning.adaptation import Adaptation, AdaptOptions, AdaptProgress, adaptation_steps
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
 from engine.propagation.bank import FeatureBank
@@ -31,6 +33,8 @@ from engine.propagation.contours import trace_outline
 from engine.propagation.frame_result import FrameResult, ObjectState, Source
 from engine.propagation.plan import Direction, Segment, plan
 from engine.propagation.tracker import Tracker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,15 @@ class Settings:
     contour_max_points: int | None = None  # per object: the tolerance grows until an outline fits
     lost_fraction: float = 0.05  # of the object's keyframe area
     memory_every: int | None = None  # memorise every N-th frame of a pass; None: the network's own
+    adapt: int = 0  # steps of fine-tuning a copy of the network on the keyframes first (0: none)
 
     def __post_init__(self) -> None:
         if self.max_size is not None and self.max_size < 0:
             raise ValueError("max_size must be 0 (native) or positive")
         if self.memory_every is not None and self.memory_every < 1:
             raise ValueError("memory_every must be 1 or more")
+        if self.adapt < 0:
+            raise ValueError("adapt must be 0 (no adaptation) or a number of steps")
 
 
 @dataclass
@@ -72,13 +79,18 @@ class Propagator:
         object_ids: Sequence[int],
         settings: Settings | None = None,
         plate_size: tuple[int, int] | None = None,
+        on_adapt: Callable[[AdaptProgress], None] | None = None,
     ) -> None:
-        """`plate_size` (height, width) saves reading frame 0 to learn it, for sources that stream frames."""
+        """`plate_size` (height, width) saves reading frame 0 to learn it, for sources that stream frames;
+        `on_adapt` hears of every adaptation step (`Settings.adapt`)."""
         if not object_ids or len(set(object_ids)) != len(object_ids) or not all(1 <= i <= 255 for i in object_ids):
             raise ValueError(f"object ids must be distinct values in 1..255, got {list(object_ids)}")
         if len(frames) == 0:
             raise ValueError("the shot has no frames")
+        self.base = model
         self.model = model.for_inference()  # once per shot, not once per pass
+        self.on_adapt = on_adapt
+        self.adaptation: Adaptation | None = None  # once adapted: the copy's record, or why it fell back
         self.frames = frames
         self.object_ids = tuple(sorted(object_ids))
         self.settings = settings or Settings()
@@ -99,6 +111,8 @@ class Propagator:
     ) -> Iterator[list[FrameResult]]:
         """After every network step, the results that became ready (often one, sometimes none or many)."""
         self._check_range(keyframes, first, last)
+        if self.settings.adapt and self.adaptation is None:
+            yield from self._adapt(keyframes)
         keys = sorted(keyframes)
         pending_keys = [key for key in keys if first <= key <= last]  # emitted as drawn, before their passes
         for segment in plan(keys, first, last, direction):
@@ -108,6 +122,26 @@ class Propagator:
             yield from self._fill(segment, keyframes)
         while pending_keys:
             yield [self._keyframe_result(pending_keys.pop(0), keyframes)]
+
+    def _adapt(self, keyframes: Mapping[int, np.ndarray]) -> Iterator[list[FrameResult]]:
+        """Fine-tune a copy of the network on the keyframes, yielding after every step (so a stop between steps
+        ends it), then propagate with the copy; the base network where the adaptation falls back."""
+        examples = [(self._pixels(index), self._labels(keyframes[index])) for index in sorted(keyframes)]
+        options = AdaptOptions(steps=self.settings.adapt)
+        run = adaptation_steps(self.base, examples, options, self.settings.precision)
+        while True:
+            try:
+                progress = next(run)
+            except StopIteration as finished:
+                self.adaptation = finished.value
+                break
+            if self.on_adapt is not None:
+                self.on_adapt(progress)
+            yield []
+        if self.adaptation.adapted:
+            self.model = self.adaptation.model.for_inference()
+        else:
+            log.warning("propagating with the base network: %s", self.adaptation.fallback)
 
     # --- segments and passes ----------------------------------------------------------------------------
 
@@ -151,6 +185,10 @@ class Propagator:
     # --- conversions ------------------------------------------------------------------------------------
 
     def _frame(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self._pixels(index)).permute(2, 0, 1).float().div_(255)
+
+    def _pixels(self, index: int) -> np.ndarray:
+        """Frame `index` as uint8 RGB (h, w, 3) at the internal size."""
         pixels = np.asarray(self.frames[index])
         if pixels.shape[:2] != self.plate_size or pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(
@@ -159,14 +197,19 @@ class Propagator:
             )
         if (pixels.shape[0], pixels.shape[1]) != self.internal_size:
             pixels = cv2.resize(pixels, self.internal_size[::-1], interpolation=cv2.INTER_AREA)
-        return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float().div_(255)
+        return np.ascontiguousarray(pixels)
 
     def _masks(self, labels: np.ndarray) -> torch.Tensor:
         """A keyframe label map as one-hot masks (O, h, w) at the internal size, background first."""
-        if labels.shape[:2] != self.internal_size:
-            labels = cv2.resize(labels, self.internal_size[::-1], interpolation=cv2.INTER_NEAREST)
+        labels = self._labels(labels)
         channels = [np.isin(labels, self.object_ids, invert=True)] + [labels == i for i in self.object_ids]
         return torch.from_numpy(np.stack(channels)).float()
+
+    def _labels(self, labels: np.ndarray) -> np.ndarray:
+        """A keyframe label map at the internal size, the shot's objects alone (any other id is background)."""
+        if labels.shape[:2] != self.internal_size:
+            labels = cv2.resize(labels, self.internal_size[::-1], interpolation=cv2.INTER_NEAREST)
+        return np.where(np.isin(labels, self.object_ids), labels, 0).astype(np.uint8)
 
     def _result(
         self, index: int, computed: _Computed, source: Source, keyframes: Mapping[int, np.ndarray]

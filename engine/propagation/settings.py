@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "precision": DEFAULT_PRECISION,
     "strict_precision": False,
     "matte_format": "png16",
+    "adapt": 0,  # steps of fine-tuning on the keyframes before propagating; 0: none
 }
 
 
@@ -54,4 +55,5 @@ def settings_from(options: Mapping[str, Any], precision: Precision) -> Settings:
         bank=bank,
         read=ReadOptions(reader=READERS[values["reader"]]),
         precision=precision,
+        adapt=values["adapt"],
     )

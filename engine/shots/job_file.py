@@ -82,6 +82,7 @@ OPTIONS: dict[str, Rule] = {
     "precision": one_of(REQUESTS),
     "strict_precision": FLAG,
     "matte_format": one_of(MATTE_FORMATS),
+    "adapt": INDEX,
     "view": TEXT,
     "look": TEXT,
     "display": TEXT,

@@ -10,6 +10,7 @@ so a folder says whether it holds one whole run.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from engine.shots import manifest
 from engine.shots.output import ShotOutput
 
 if TYPE_CHECKING:  # torch: loaded by the commands that run the network, not by a farm worker's thin client
+    from engine.learning.adaptation import Adaptation, AdaptProgress
     from engine.model.afburr import AFBURR
     from engine.propagation.propagator import Settings
 
@@ -157,9 +159,27 @@ def propagate_shot(
     """Propagate with `model` in this process and write every frame (`write_shot`)."""
     from engine.propagation.propagator import Propagator
 
-    propagator = Propagator(model, shot.frames, shot.object_ids, settings)
+    adapting = _adaptation_progress(settings.adapt, shot.spec.name, show_progress) if settings.adapt else None
+    propagator = Propagator(model, shot.frames, shot.object_ids, settings, on_adapt=adapting)
     steps = propagator.steps(shot.keyframes, shot.first, shot.last, shot.spec.direction)
-    return write_shot(shot, steps, lambda: run_record(model, settings), should_stop, on_frame, show_progress)
+
+    def record() -> dict[str, Any]:
+        return {**run_record(model, settings), **adaptation_record(propagator.adaptation)}
+
+    return write_shot(shot, steps, record, should_stop, on_frame, show_progress)
+
+
+def _adaptation_progress(steps: int, name: str, shown: bool) -> Callable[[AdaptProgress], None]:
+    """A bar (or lines, or JSON events) for the adaptation's steps, with the loss and the time left."""
+    bar = Progress(steps, f"{name or 'shot'}: learning the keyframes", enabled=shown, unit="step")
+
+    def advance(progress: AdaptProgress) -> None:
+        detail = f"loss {progress.loss:.4f}, {progress.seconds_left:.0f} s left"
+        bar.advance(detail, loss=round(progress.loss, 5), seconds_left=round(progress.seconds_left, 1))
+        if progress.step == progress.steps:
+            bar.close()
+
+    return advance
 
 
 def write_shot(
@@ -230,7 +250,24 @@ def run_record(model: AFBURR, settings: Settings) -> dict[str, Any]:
             "memory_every": effective_memory_every(model, settings.memory_every),
             "reader": settings.read.reader,
             "bank": dataclasses.asdict(settings.bank),
+            "adapt": settings.adapt,
         },
+    }
+
+
+def adaptation_record(adaptation: Adaptation | None) -> dict[str, Any]:
+    """What a run's adaptation did, for run.json: steps taken, first and last loss, time, and why it fell back."""
+    if adaptation is None:
+        return {}
+    losses = [round(loss, 6) if math.isfinite(loss) else None for loss in (adaptation.first_loss, adaptation.last_loss)]
+    return {
+        "adaptation": {
+            "steps": adaptation.steps,
+            "first_loss": losses[0],
+            "last_loss": losses[1],
+            "seconds": round(adaptation.seconds, 3),
+            "fallback": adaptation.fallback,
+        }
     }
 
 

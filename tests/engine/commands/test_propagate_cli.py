@@ -89,6 +89,25 @@ def test_without_a_checkpoint_it_propagates_with_the_shipped_network_at_its_own_
     assert set(np.unique(labels)) <= set(np.unique(case["first_mask"]))
 
 
+def test_adapt_learns_the_keyframe_first_and_says_so(shot, case, engine_env):
+    out = shot / "adapted"
+    arguments = ("--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(out))
+    done = propagate(*arguments, "--adapt", "2", "--last", "3", env=engine_env)
+    assert done.returncode == 0, done.stderr
+    assert "learning the keyframes: 2/2 loss" in done.stderr and "s left" in done.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["adapt"] == 2 and run["frames"] == 4
+    assert read_label_map(out / "labels" / "00003.png").shape == case["first_mask"].shape
+
+
+def test_adapt_0_propagates_with_the_network_as_it_is_and_says_so(shot, engine_env):
+    arguments = ("--frames", str(shot / "frames"), "--mask", str(shot / "mask.png"), "--out", str(shot / "o"))
+    done = propagate(*arguments, "--adapt", "0", "--last", "1", env=engine_env)
+    assert done.returncode == 0, done.stderr
+    assert "--adapt 0: no adaptation steps, so the shot propagates with the network as it is" in done.stderr
+    assert "learning the keyframes" not in done.stderr
+
+
 def wrong_size_mask(shot: Path) -> list[str]:
     write_label_map(shot / "small.png", np.ones((10, 10), np.uint8))
     return ["--mask", str(shot / "small.png")]
@@ -194,6 +213,8 @@ def test_a_checkpoint_that_would_run_code_is_refused_in_plain_words(shot, parity
         ["--direction", "sideways"],
         ["--gamma", "0"],
         ["--exposure", "40"],
+        ["--adapt", "-1"],
+        ["--adapt", "many"],
     ],
 )
 def test_bad_options_are_usage_errors(shot, parity_checkpoint, case, engine_env, args):

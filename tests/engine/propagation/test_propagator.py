@@ -199,3 +199,44 @@ def test_a_network_with_an_implicit_background_propagates_each_object(shot):
         assert result.mattes.shape == (2, HEIGHT, WIDTH) and 0 <= result.mattes.min() <= result.mattes.max() <= 1
         assert set(np.unique(result.labels)) <= {0, 1, 2}
     np.testing.assert_array_equal(results[0].labels, mask())
+
+
+@pytest.fixture
+def tiny() -> AFBURR:
+    torch.manual_seed(0)
+    return AFBURR(named_config("tiny")).eval()
+
+
+def test_with_adapt_a_copy_learns_the_keyframes_first_and_propagates(tiny, shot):
+    before = copy.deepcopy(tiny.state_dict())
+    heard = []
+    propagator = Propagator(tiny, shot, (1, 2), Settings(adapt=2), on_adapt=heard.append)
+    results = {result.index: result for result in propagator.run({0: mask()}, 0, LENGTH - 1, "forward")}
+    assert sorted(results) == list(range(LENGTH)) and [p.step for p in heard] == [1, 2]
+    assert propagator.adaptation is not None and propagator.adaptation.adapted and propagator.model is not tiny
+    assert all(torch.equal(value, before[key]) for key, value in tiny.state_dict().items())
+    plain = run(tiny, shot, {0: mask()}, direction="forward")
+    assert any(not np.array_equal(plain[t].mattes, results[t].mattes) for t in range(1, LENGTH))
+
+
+def test_adaptation_steps_are_network_steps_so_a_stop_ends_it_between_two(tiny, shot):
+    propagator = Propagator(tiny, shot, (1, 2), Settings(adapt=50))
+    steps = propagator.steps({0: mask()}, 0, LENGTH - 1, "forward")
+    assert next(steps) == [] and next(steps) == []
+    steps.close()
+    assert propagator.adaptation is None and propagator.model is tiny.for_inference()
+
+
+def test_an_adaptation_that_diverges_propagates_with_the_base_network(tiny, shot, caplog):
+    with torch.no_grad():
+        next(tiny.decoder.parameters()).fill_(float("nan"))
+    propagator = Propagator(tiny, shot, (1, 2), Settings(adapt=3))
+    with caplog.at_level("WARNING"):
+        results = list(propagator.run({0: mask()}, 0, 2, "forward"))
+    assert len(results) == 3 and propagator.model is tiny.for_inference()
+    assert "propagating with the base network: the adaptation's loss was not finite at step 1" in caplog.text
+
+
+def test_a_negative_adaptation_budget_is_refused():
+    with pytest.raises(ValueError, match="adapt must be 0"):
+        Settings(adapt=-1)

@@ -306,6 +306,7 @@ BAD_JOBS = [
     pytest.param(GOOD + 'direction = "up"\n', "must be one of forward, backward, both", id="bad-choice"),
     pytest.param(GOOD + "update_rate = 2\n", "must be a number from 0 to 1", id="out-of-range"),
     pytest.param(GOOD + "memory_every = 0\n", "'memory_every' in shot 'a' must be a whole number", id="zero"),
+    pytest.param(GOOD + "adapt = -1\n", "'adapt' in shot 'a' must be a whole number, 0 or more", id="adapt"),
     pytest.param(GOOD + 'masks = { 0 = "m.png" }\n', "needs either 'masks'", id="mask-and-masks"),
     pytest.param(
         GOOD.replace('mask = "a/mask.png"', 'masks = { first = "a/mask.png" }'),
