@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from engine.model.config import ModelConfig
 from engine.model.uncertainty import uncertainty
+from engine.model.window_max import window_max
 
 LOCAL_SIZE = 7
 
@@ -63,20 +64,9 @@ def local_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 def local_max(x: torch.Tensor) -> torch.Tensor:
-    """The maximum over each pixel's LOCAL_SIZE x LOCAL_SIZE window (padding never wins), as a column then a
-    row pass. Each pass takes maxima of shifted copies, windows of 2, 4, then 7: on a CPU torch's max pooling
-    of these one-channel maps took milliseconds, and far longer on busy cores, these a tenth of a millisecond;
-    the result is the same to the bit (a maximum does not round)."""
-    return _shifted_max(_shifted_max(x, dim=2), dim=3)
-
-
-def _shifted_max(x: torch.Tensor, dim: int) -> torch.Tensor:
-    half = LOCAL_SIZE // 2
-    x = F.pad(x, (half, half) if dim == 3 else (0, 0, half, half), value=float("-inf"))
-    for shift in (1, 2, 3):  # each maximum widens the window by `shift`: 1 + 1 + 2 + 3 = LOCAL_SIZE
-        length = x.shape[dim] - shift
-        x = torch.maximum(x.narrow(dim, 0, length), x.narrow(dim, shift, length))
-    return x
+    """The maximum over each pixel's LOCAL_SIZE x LOCAL_SIZE window, padding never winning (the reference's
+    `MaxPool2d`, to the bit)."""
+    return window_max(x, LOCAL_SIZE)
 
 
 class ResBlock(nn.Module):

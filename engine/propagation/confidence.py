@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.nn import functional as F
+
+from engine.model.window_max import window_max
 
 U_FLOOR = math.exp(1 - math.e)  # the smallest value the uncertainty can take
 BAND_FRACTION = 0.01  # boundary band half-width, as a fraction of the frame diagonal
@@ -28,7 +29,7 @@ def object_confidence(probs: torch.Tensor, uncertainty: torch.Tensor) -> torch.T
     doubt = ((uncertainty - U_FLOOR) / (1 - U_FLOOR)).clamp(0, 1)
     regions = (probs[1:] >= 0.5).float()
     band = max(1, round(BAND_FRACTION * math.hypot(*probs.shape[-2:])))
-    regions = F.max_pool2d(regions.unsqueeze(0), kernel_size=2 * band + 1, stride=1, padding=band)[0]
+    regions = window_max(regions, 2 * band + 1)
     area = regions.sum(dim=(1, 2))
     mean_doubt = (regions * doubt).sum(dim=(1, 2)) / area.clamp(min=1)
     return torch.where(area > 0, 1 - mean_doubt, torch.zeros_like(area))
