@@ -148,6 +148,8 @@ class PropagateOptions:
     update_rate: Annotated[float, Range(0.0, 1.0)] = 0.1
     merge_threshold: Annotated[float, Range(-1.0, 1.0)] = 0.95
     protect_keyframes: bool = True
+    # Steps of fine-tuning a copy of the network on the session's keyframes before propagating; 0: none.
+    adapt: Annotated[int, Range(0, 1000)] = 0
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from protocol.version import PROTOCOL_MAJOR, PROTOCOL_VERSION, TAG, TAG_PREFIX
 class Header:
     msg_id: Id
     msg_type: Annotated[str, Length(1, 64)]
-    version: Annotated[str, Length(1, 16)]  # the sender's full protocol version, "1.3"
+    version: Annotated[str, Length(1, 16)]  # the sender's full protocol version, "1.4"
     time: Annotated[float, Range(0.0, 1e11)]  # Unix time of sending, seconds
     session: OptionalId = ""  # the engine session the message concerns; empty when none
     parent: OptionalId = ""  # on replies and streamed messages: the msg_id of the request

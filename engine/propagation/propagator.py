@@ -124,9 +124,13 @@ class Propagator:
             yield [self._keyframe_result(pending_keys.pop(0), keyframes)]
 
     def _adapt(self, keyframes: Mapping[int, np.ndarray]) -> Iterator[list[FrameResult]]:
-        """Fine-tune a copy of the network on the keyframes, yielding after every step (so a stop between steps
-        ends it), then propagate with the copy; the base network where the adaptation falls back."""
-        examples = [(self._pixels(index), self._labels(keyframes[index])) for index in sorted(keyframes)]
+        """Fine-tune a copy of the network on the keyframes, yielding after reading each keyframe and after every
+        step (so a stop between steps ends it), then propagate with the copy; the base network where the
+        adaptation falls back. The keyframes are read first, in frame order (`engine.server.streamed.access_order`)."""
+        examples = []
+        for index in sorted(keyframes):  # one frame a step: a streamed source holds a step's reads, no more
+            examples.append((self._pixels(index), self._labels(keyframes[index])))
+            yield []
         options = AdaptOptions(steps=self.settings.adapt)
         run = adaptation_steps(self.base, examples, options, self.settings.precision)
         while True:

@@ -222,7 +222,7 @@ class Dispatcher:
                 f"{self.config.limits.max_message_bytes}: ask for uint8 mattes or fewer outputs",
             )
         settings = self._settings(request)
-        frames = session.frames if session.frames is not None else self._streamed(session, request)
+        frames = session.frames if session.frames is not None else self._streamed(session, request, settings)
         reserved = request.window * per_result
         if isinstance(frames, StreamedFrames):
             reserved += frames.window * session.plate[0] * session.plate[1] * 3
@@ -231,8 +231,9 @@ class Dispatcher:
         self._reply(sender, message, m.PropagateReply(frames=promised))
         self.streams.start(job)
 
-    def _streamed(self, session: Session, request: m.Propagate) -> StreamedFrames:
-        order = access_order(list(session.keyframes), request.first, request.last, request.direction)
+    def _streamed(self, session: Session, request: m.Propagate, settings: Settings) -> StreamedFrames:
+        keyframes, adapt = list(session.keyframes), settings.adapt > 0
+        order = access_order(keyframes, request.first, request.last, request.direction, adapt)
         return StreamedFrames(order, session.shot.frame_count, session.plate, self.config.frame_window)
 
     def _settings(self, request: m.Propagate) -> Settings:

@@ -33,4 +33,5 @@ def settings_for(request: m.Propagate, precision: Precision, max_contour_points:
         contours=outputs.contours,
         contour_tolerance=outputs.contour_tolerance,
         contour_max_points=max_contour_points,
+        adapt=options.adapt,
     )

@@ -1,7 +1,8 @@
 """Streamed frames: the pixels a client sends on request, read by the propagator as if they were a sequence.
 
 The order in which a propagate reads frames is fixed by its plan: each pass reads its keyframe, then its
-frames in order, so a "both" segment reads the frames between two keyframes twice, once per pass. The server
+frames in order, so a "both" segment reads the frames between two keyframes twice, once per pass; one that
+adapts (`adapt` in its options) first reads its keyframes. The server
 computes that *access order* up front and requests frames in it, at most `window` ahead of the propagator.
 Arrivals are stored by access position; the propagator's `frames[i]` takes the next position, which must be
 frame `i` (anything else is a bug, not bad input, and fails the job as `internal`).
@@ -27,9 +28,12 @@ from protocol.errors import ErrorCode, ProtocolError
 READS_PER_STEP = 2
 
 
-def access_order(keyframes: Sequence[int], first: int, last: int, direction: Direction) -> np.ndarray:
-    """The frame indices a propagate reads, in the order it reads them (see the module doc)."""
-    order: list[int] = []
+def access_order(
+    keyframes: Sequence[int], first: int, last: int, direction: Direction, adapt: bool = False
+) -> np.ndarray:
+    """The frame indices a propagate reads, in the order it reads them (see the module doc); one that adapts
+    first reads every keyframe before, in frame order, one a step."""
+    order: list[int] = sorted(keyframes) if adapt else []
     for segment in plan(keyframes, first, last, direction):
         if segment.forward_from is not None:
             order += [segment.forward_from, *segment.forward_frames]

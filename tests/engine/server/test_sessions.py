@@ -177,3 +177,23 @@ def test_an_ipc_endpoint_serves_like_tcp(start_engine, tmp_path_factory):
     assert engine.endpoint.startswith("ipc://")
     with EngineClient(engine.endpoint, timeout=20.0) as client:
         assert client.hello().capabilities.max_sessions == 8
+
+
+def test_a_propagate_that_asks_to_adapt_learns_the_keyframes_first_and_delivers_every_frame(client, shot):
+    session = shot.open(client)
+    options = m.PropagateOptions(max_size=0, adapt=2)
+    job = client.propagate(session, propagate_request(0, 5, options=options), frames=shot.pixels)
+    results = list(job.results())
+    assert job.summary.status == "done", job.summary
+    assert sorted(r.frame for r in results) == list(range(6))
+    assert all(result.mattes.shape == (2, shot.height, shot.width) for result in results)
+    client.close_session(session)
+
+
+def test_an_adaptation_budget_out_of_bounds_is_an_invalid_field(client, shot):
+    session = shot.open(client)
+    with pytest.raises(ProtocolError) as caught:
+        job = client.propagate(session, propagate_request(0, 5, options=m.PropagateOptions(adapt=5000)))
+        list(job.results())
+    assert caught.value.code == ErrorCode.INVALID_FIELD and "adapt" in str(caught.value)
+    client.close_session(session)

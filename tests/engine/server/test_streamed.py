@@ -35,20 +35,28 @@ class RecordingFrames(list):
 
 
 @pytest.mark.parametrize(
-    ("keyframes", "first", "last", "direction"),
-    [([8], 0, 8, "backward"), ([3], 5, 7, "forward"), ([1, 4, 7], 2, 8, "both"), ([4], 0, 8, "both")],
+    ("keyframes", "first", "last", "direction", "adapt"),
+    [
+        ([8], 0, 8, "backward", 0),
+        ([3], 5, 7, "forward", 0),
+        ([1, 4, 7], 2, 8, "both", 0),
+        ([4], 0, 8, "both", 0),
+        ([7, 1, 4], 2, 8, "both", 2),
+    ],
 )
-def test_the_propagator_reads_the_access_order_at_most_two_frames_a_step(model, keyframes, first, last, direction):
+def test_the_propagator_reads_the_access_order_at_most_two_frames_a_step(
+    model, keyframes, first, last, direction, adapt
+):
     frames = RecordingFrames(np.random.default_rng(0).integers(0, 256, (COUNT, HEIGHT, WIDTH, 3), dtype=np.uint8))
     labels = np.zeros((HEIGHT, WIDTH), np.uint8)
     labels[8:20, 8:20] = 1
-    propagator = Propagator(model, frames, [1], Settings(max_size=0))
+    propagator = Propagator(model, frames, [1], Settings(max_size=0, adapt=adapt))
     frames.reads.clear()  # the constructor reads frame 0 for the plate size only
     before = 0
     for _ in propagator.steps(dict.fromkeys(keyframes, labels), first, last, direction):
         assert len(frames.reads) - before <= READS_PER_STEP
         before = len(frames.reads)
-    assert frames.reads == access_order(keyframes, first, last, direction).tolist()
+    assert frames.reads == access_order(keyframes, first, last, direction, adapt > 0).tolist()
 
 
 def test_requests_stay_within_the_window_and_reads_follow_the_order():
