@@ -51,6 +51,10 @@ class _PropagatePanel:
         row = column.row()
         row.enabled = not settings.use_network_size
         row.prop(settings, "max_size")
+        column.prop(settings, "learn_shot")
+        row = column.row()
+        row.enabled = settings.learn_shot
+        row.prop(settings, "learn_steps")
         column.prop(settings, "exr_layer")
         column.prop(settings, "write_into_mask")
         _draw_run(layout, settings)

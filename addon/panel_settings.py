@@ -53,6 +53,21 @@ class MASKPROP_settings(bpy.types.PropertyGroup):
         min=0,
         max=4096,
     )
+    learn_shot: BoolProperty(
+        name="Learn This Shot",
+        description=(
+            "Before propagating, fine-tune a copy of the network on the drawn keyframes: better mattes on a hard "
+            "shot, for about 20 s more on a CPU (the engine's own network never changes)"
+        ),
+        default=False,
+    )
+    learn_steps: IntProperty(
+        name="Learning Steps",
+        description="Steps of learning the keyframes; about half a second each on a CPU for a 480-line clip",
+        default=40,
+        min=1,
+        max=1000,
+    )
     threshold: FloatProperty(
         name="Review Below",
         description="Frames whose confidence is below this get a review marker",

@@ -97,7 +97,8 @@ def _start(
     result_cache.discard_staged(folder)  # what a crashed run may have left
     sink = ResultSink(folder, scene, mask, clip.frame_start, (shot.width, shot.height))
     max_size = None if settings.use_network_size else settings.max_size
-    options = RunSettings(first, last, settings.direction, settings.reader, max_size, contours=True)
+    adapt = settings.learn_steps if settings.learn_shot else 0
+    options = RunSettings(first, last, settings.direction, settings.reader, max_size, contours=True, adapt=adapt)
     run = PropagationRun(engine, shot, {key_index: labels}, options, sink)
     if wait:
         run.start()

@@ -91,6 +91,7 @@ class RunSettings:
     max_size: int | None = None  # shorter side of the internal resolution; 0: the plate's own; None: the network's
     matte_dtype: Literal["uint8", "uint16"] = "uint16"
     contours: bool = False
+    adapt: int = 0  # steps of learning the shot from its keyframes before propagating; 0: none
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ class PropagationRun:
             first=settings.first,
             last=settings.last,
             direction=settings.direction,
-            options=messages.PropagateOptions(reader=settings.reader, max_size=settings.max_size),
+            options=messages.PropagateOptions(reader=settings.reader, max_size=settings.max_size, adapt=settings.adapt),
             outputs=messages.Outputs(matte_dtype=settings.matte_dtype, contours=settings.contours),
         )
 

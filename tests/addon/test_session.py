@@ -105,6 +105,16 @@ def test_a_streamed_run_delivers_one_result_per_frame(engine, plate):
     assert not run.is_open
 
 
+def test_a_run_that_learns_the_shot_first_delivers_every_frame(engine, plate):
+    results: list = []
+    settings = RunSettings(first=0, last=FRAMES - 1, direction="forward", max_size=0, adapt=2)
+    engine_client = Engine(engine.endpoint, timeout=20.0)
+    run = PropagationRun(engine_client, plate.shot(), {0: plate.labels}, settings, results.append)
+    progress = run_to_end(run)
+    assert progress.status == "done", progress.message
+    assert sorted(result.frame for result in results) == list(range(FRAMES))
+
+
 def test_a_run_from_files_the_engine_reads(engine, plate):
     results: list = []
     shot = plate.shot(FrameFiles(str(plate.folder / "frames" / "#####.png")), frame_count=6)

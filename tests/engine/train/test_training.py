@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from engine.io import InputError
+from engine.learning.forward import ClipTensors, clip_loss
+from engine.learning.objective import segmentation_loss
 from engine.model import AFBURR, ReadOptions
 from engine.model.config import named_config
 from engine.model.weights import load_model
 from engine.train.checkpoints import last_checkpoint, read_training
 from engine.train.dataset import ClipDataset, HideAndSeek
-from engine.learning.forward import ClipTensors, clip_loss
 from engine.train.log import CsvLog, read_log
-from engine.learning.objective import segmentation_loss
 from engine.train.options import DataSpec, TrainOptions
 from engine.train.procedural import ProceduralClips
 from engine.train.trainer import resume_options, train
