@@ -11,9 +11,10 @@ loss stops being finite or the run is stopped.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,24 @@ class Adaptation:
     @property
     def adapted(self) -> bool:
         return self.fallback is None
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A network adapted to a shot, with the fingerprint of the keyframes it learnt (`keyframes_fingerprint`)."""
+
+    model: AFBURR
+    keyframes: str
+
+
+def keyframes_fingerprint(keyframes: Mapping[int, np.ndarray], object_ids: Sequence[int]) -> str:
+    """A digest of the keyframes (frames, masks) and the shot's objects: equal digests, nothing new to learn."""
+    digest = hashlib.sha256(repr(tuple(object_ids)).encode())
+    for index in sorted(keyframes):
+        labels = np.ascontiguousarray(keyframes[index])
+        digest.update(f"{index}:{labels.shape}:{labels.dtype}".encode())
+        digest.update(labels.tobytes())
+    return digest.hexdigest()
 
 
 def adaptation_steps(

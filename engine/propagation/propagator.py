@@ -23,7 +23,15 @@ import torch
 from torch.nn import functional as F
 
 from engine.choices import Precision
-from engine.learning.adaptation import Adaptation, AdaptOptions, AdaptProgress, adaptation_steps
+from engine.learning.adaptation import (
+    Adaptation,
+    AdaptOptions,
+    AdaptProgress,
+    Learned,
+    adaptation_steps,
+    keyframes_fingerprint,
+)
+from engine.logs import event
 from engine.model.afburr import AFBURR
 from engine.model.readout import ReadOptions
 from engine.propagation.bank import FeatureBank
@@ -35,6 +43,8 @@ from engine.propagation.plan import Direction, Segment, plan
 from engine.propagation.tracker import Tracker
 
 log = logging.getLogger(__name__)
+
+CORRECTION_SHARE = 4  # changed keyframes refine an earlier adaptation in this share of the steps
 
 
 @dataclass(frozen=True)
@@ -80,9 +90,11 @@ class Propagator:
         settings: Settings | None = None,
         plate_size: tuple[int, int] | None = None,
         on_adapt: Callable[[AdaptProgress], None] | None = None,
+        learned: Learned | None = None,
     ) -> None:
         """`plate_size` (height, width) saves reading frame 0 to learn it, for sources that stream frames;
-        `on_adapt` hears of every adaptation step (`Settings.adapt`)."""
+        `on_adapt` hears of every adaptation step (`Settings.adapt`); `learned` is what an earlier run of the
+        shot learnt, which a run that adapts starts from."""
         if not object_ids or len(set(object_ids)) != len(object_ids) or not all(1 <= i <= 255 for i in object_ids):
             raise ValueError(f"object ids must be distinct values in 1..255, got {list(object_ids)}")
         if len(frames) == 0:
@@ -91,6 +103,7 @@ class Propagator:
         self.model = model.for_inference()  # once per shot, not once per pass
         self.on_adapt = on_adapt
         self.adaptation: Adaptation | None = None  # once adapted: the copy's record, or why it fell back
+        self.learned = learned  # the keyframes learnt so far and the network that learnt them
         self.frames = frames
         self.object_ids = tuple(sorted(object_ids))
         self.settings = settings or Settings()
@@ -124,15 +137,25 @@ class Propagator:
             yield [self._keyframe_result(pending_keys.pop(0), keyframes)]
 
     def _adapt(self, keyframes: Mapping[int, np.ndarray]) -> Iterator[list[FrameResult]]:
-        """Fine-tune a copy of the network on the keyframes, yielding after reading each keyframe and after every
-        step (so a stop between steps ends it), then propagate with the copy; the base network where the
-        adaptation falls back. The keyframes are read first, in frame order (`engine.server.streamed.access_order`)."""
+        """Fine-tune a copy of the network on the keyframes, then propagate with the copy.
+
+        The keyframes are read first, in frame order, one a step (`engine.server.streamed.access_order`: a
+        streamed source holds a step's reads, no more). What an earlier run learnt (`learned`) is used as it is
+        for the same keyframes, and refined in a share of the steps for changed ones (a correction); otherwise
+        the copy starts from the network. Every step yields, so a stop between two ends the adaptation.
+        """
         examples = []
-        for index in sorted(keyframes):  # one frame a step: a streamed source holds a step's reads, no more
+        for index in sorted(keyframes):
             examples.append((self._pixels(index), self._labels(keyframes[index])))
             yield []
-        options = AdaptOptions(steps=self.settings.adapt)
-        run = adaptation_steps(self.base, examples, options, self.settings.precision)
+        fingerprint = keyframes_fingerprint(keyframes, self.object_ids)
+        if self.learned is not None and self.learned.keyframes == fingerprint:
+            event(log, logging.INFO, "keyframes already learnt", steps=0)
+            self.model = self.learned.model.for_inference()
+            return
+        start = self.base if self.learned is None else self.learned.model
+        steps = self.settings.adapt if self.learned is None else max(1, self.settings.adapt // CORRECTION_SHARE)
+        run = adaptation_steps(start, examples, AdaptOptions(steps=steps), self.settings.precision)
         while True:
             try:
                 progress = next(run)
@@ -142,10 +165,14 @@ class Propagator:
             if self.on_adapt is not None:
                 self.on_adapt(progress)
             yield []
-        if self.adaptation.adapted:
-            self.model = self.adaptation.model.for_inference()
-        else:
-            log.warning("propagating with the base network: %s", self.adaptation.fallback)
+        if not self.adaptation.adapted:
+            log.warning("propagating without learning the keyframes: %s", self.adaptation.fallback)
+            return
+        self.learned = Learned(self.adaptation.model, fingerprint)
+        self.model = self.adaptation.model.for_inference()
+        origin = "network" if start is self.base else "earlier adaptation"
+        seconds = round(self.adaptation.seconds, 1)
+        event(log, logging.INFO, "learned the keyframes", steps=steps, start=origin, seconds=seconds)
 
     # --- segments and passes ----------------------------------------------------------------------------
 

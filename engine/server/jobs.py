@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from engine.io.view import DisplayView
+from engine.learning.adaptation import Learned
 from engine.model.afburr import AFBURR
 from engine.propagation.frame_result import FrameResult
 from engine.propagation.propagator import Propagator, Settings
@@ -33,6 +34,7 @@ class JobOwner(Protocol):
     id: str
     job: ServerJob | None
     view: DisplayView
+    learned: Learned | None  # what its propagates have learnt of its keyframes (`Settings.adapt`)
 
     @property
     def plate(self) -> tuple[int, int]: ...
@@ -77,6 +79,7 @@ class ServerJob:
         self.reserved = reserved  # bytes held in the memory budget until the job ends
         self.started = time.monotonic()
         self.steps: Iterator[list[FrameResult]] | None = None  # made by the worker on the first step
+        self.propagator: Propagator | None = None  # made by the worker with `steps`
         self.outbox: deque[m.Result] = deque()
         self.produced = 0  # results computed (the next one's sequence number)
         self.sent = 0
@@ -104,6 +107,14 @@ class ServerJob:
 
     def begin(self, model: AFBURR) -> Iterator[list[FrameResult]]:
         """The propagator's steps for this job (called by the worker, which owns the model)."""
-        propagator = Propagator(model, self.frames, self.session.object_ids, self.settings, self.session.plate)
+        session = self.session
+        self.propagator = Propagator(
+            model, self.frames, session.object_ids, self.settings, session.plate, learned=session.learned
+        )
         request = self.request
-        return propagator.steps(self.keyframes, request.first, request.last, request.direction)
+        return self.propagator.steps(self.keyframes, request.first, request.last, request.direction)
+
+    @property
+    def learned(self) -> Learned | None:
+        """What the session knows of its keyframes once this job has ended: its propagator's, if it learnt."""
+        return self.session.learned if self.propagator is None else self.propagator.learned

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.io import FrameSequence
 from engine.io.view import STANDARD, DisplayView
+from engine.learning.adaptation import Learned
 from engine.propagation.plan import affected_range
 from engine.server.jobs import ServerJob
 from protocol import messages as m
@@ -66,6 +67,7 @@ class Session:
     frames_done: int = 0
     delivered: tuple[int, int] | None = None  # the lowest and highest frame that has received a result
     directions: set[str] = field(default_factory=set)  # of the propagates that delivered results
+    learned: Learned | None = None  # the network its propagates adapted to its keyframes: one copy at most
 
     @property
     def plate(self) -> tuple[int, int]:

@@ -117,6 +117,7 @@ class Streams:
             self.jobs.pop(job.msg_id, None)
             if job.session.job is job:
                 job.session.job = None
+            job.session.learned = job.learned  # kept for the session's next propagate, whatever this one's end
             self.budget.release(job.reserved)
             summary = m.Summary(
                 status=status,

@@ -234,7 +234,27 @@ def test_an_adaptation_that_diverges_propagates_with_the_base_network(tiny, shot
     with caplog.at_level("WARNING"):
         results = list(propagator.run({0: mask()}, 0, 2, "forward"))
     assert len(results) == 3 and propagator.model is tiny.for_inference()
-    assert "propagating with the base network: the adaptation's loss was not finite at step 1" in caplog.text
+    assert "propagating without learning the keyframes: the adaptation's loss was not finite at step 1" in caplog.text
+
+
+def test_what_a_run_learnt_is_reused_for_the_same_keyframes_and_refined_for_a_correction(tiny, shot, caplog):
+    first = Propagator(tiny, shot, (1, 2), Settings(adapt=8))
+    list(first.run({0: mask()}, 0, LENGTH - 1, "forward"))
+    assert first.learned is not None and first.adaptation.steps == 8
+    again = Propagator(tiny, shot, (1, 2), Settings(adapt=8), learned=first.learned)
+    with caplog.at_level("INFO"):
+        list(again.run({0: mask()}, 0, LENGTH - 1, "forward"))
+    assert again.adaptation is None and again.learned is first.learned and "keyframes already learnt" in caplog.text
+    corrected = {0: mask(), 4: mask(shift=8)}
+    refined = Propagator(tiny, shot, (1, 2), Settings(adapt=8), learned=first.learned)
+    with caplog.at_level("INFO"):
+        list(refined.run(corrected, 0, LENGTH - 1, "forward"))
+    assert refined.adaptation.steps == 2 and refined.learned.model is not first.learned.model
+    learnt = [r.fields for r in caplog.records if r.getMessage() == "learned the keyframes"]
+    assert learnt[-1]["start"] == "earlier adaptation" and learnt[-1]["steps"] == 2
+    fresh = Propagator(tiny, shot, (1, 2), Settings(adapt=8))
+    list(fresh.run(corrected, 0, LENGTH - 1, "forward"))
+    assert fresh.adaptation.steps == 8
 
 
 def test_a_negative_adaptation_budget_is_refused():

@@ -179,14 +179,28 @@ def test_an_ipc_endpoint_serves_like_tcp(start_engine, tmp_path_factory):
         assert client.hello().capabilities.max_sessions == 8
 
 
-def test_a_propagate_that_asks_to_adapt_learns_the_keyframes_first_and_delivers_every_frame(client, shot):
+def test_a_session_learns_its_keyframes_once_and_refines_what_it_learnt_with_a_correction(client, engine, shot):
     session = shot.open(client)
-    options = m.PropagateOptions(max_size=0, adapt=2)
-    job = client.propagate(session, propagate_request(0, 5, options=options), frames=shot.pixels)
-    results = list(job.results())
-    assert job.summary.status == "done", job.summary
-    assert sorted(r.frame for r in results) == list(range(6))
-    assert all(result.mattes.shape == (2, shot.height, shot.width) for result in results)
+    options = m.PropagateOptions(max_size=0, adapt=4)
+
+    def propagate() -> list:
+        job = client.propagate(session, propagate_request(0, 5, options=options), frames=shot.pixels)
+        results = list(job.results())
+        assert job.summary.status == "done", job.summary
+        assert sorted(r.frame for r in results) == list(range(6))
+        assert all(result.mattes.shape == (2, shot.height, shot.width) for result in results)
+        return results
+
+    def learnt() -> list[str]:
+        return [line for line in engine.log().splitlines() if "engine.propagation" in line and "keyframes" in line]
+
+    propagate()
+    assert "learned the keyframes" in learnt()[-1] and "steps=4 start=network" in learnt()[-1]
+    propagate()
+    assert "keyframes already learnt" in learnt()[-1]
+    client.keyframe(session, m.Keyframe(frame=3, labels=np.ascontiguousarray(np.roll(shot.labels, 2, axis=1))))
+    propagate()
+    assert 'steps=1 start="earlier adaptation"' in learnt()[-1]
     client.close_session(session)
 
 
