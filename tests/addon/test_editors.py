@@ -193,6 +193,7 @@ def test_the_panel_shows_the_objects_options_progress_and_review_tools(report):
     assert idle[4:7] == ["  Objects", "  <(CHECKBOX_HLT) 1: red>", "Keyframe: 1"]
     assert {"[Whole Clip]", "[First] (greyed out) | [Last] (greyed out)", "[Direction]", "[Reader]"} <= set(idle)
     assert {"[Network's Size]", "[Internal Size] (greyed out)"} <= set(idle)
+    assert {"[Learn This Shot]", "[Learning Steps] (greyed out)"} <= set(idle)
     assert idle[-1] == "<(PLAY) Propagate>"
     assert report["starting"]["drawn"][-1] == "progress 0%: Starting the local engine | <(CANCEL) >"
     after = report["after a run"]["drawn"]
