@@ -367,6 +367,17 @@ class FrameRequest:
     indices: Annotated[list[FrameIndex], Length(1, 256)]
 
 
+@message("adapting", "engine")
+@dataclass(frozen=True)
+class Adapting:
+    """A step of learning the session's keyframes, sent before the results of a propagate that asks to adapt."""
+
+    step: Annotated[int, Range(1, 1000)]
+    steps: Annotated[int, Range(1, 1000)]
+    loss: Annotated[float, Range(0.0, 1e6)]  # the step's training loss
+    seconds_left: Annotated[float, Range(0.0, 1e6)]  # at the pace so far
+
+
 @message("frame", "client")
 @dataclass(frozen=True)
 class Frame:

@@ -53,6 +53,7 @@ class PropagateJob:
         self.msg_id = request.header.msg_id
         self.session = request.header.session
         self.expected_frames: int | None = None  # from propagate_reply
+        self.adapting: m.Adapting | None = None  # the engine's latest step of learning the keyframes, if it adapts
         self.summary: m.Summary | None = None
         self.error: ProtocolError | None = None
         self.cancel_requested = False
@@ -117,6 +118,8 @@ class PropagateJob:
                 self._arrived.append(body)
             case "frame_request":
                 self._send_frames(body.indices)
+            case "adapting":
+                self.adapting = body
             case "summary":
                 self.summary = body
                 self._finish()

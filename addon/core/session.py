@@ -180,8 +180,14 @@ class PropagationRun:
         if self._job.done:
             return self._end_with_summary(self._job.summary)
         total = self._job.expected_frames or 0
-        self._progress = RunProgress(self._job.taken, total, "running", f"Propagating: {self._job.taken} of {total}")
+        self._progress = RunProgress(self._job.taken, total, "running", self._running_message(total))
         return self._progress
+
+    def _running_message(self, total: int) -> str:
+        learning = self._job.adapting
+        if self._job.taken == 0 and learning is not None and learning.step < learning.steps:
+            return f"Learning the shot: step {learning.step} of {learning.steps}, {learning.seconds_left:.0f} s left"
+        return f"Propagating: {self._job.taken} of {total}"
 
     def cancel(self) -> None:
         """Ask the engine to stop between frames; a later `poll()` reports `cancelled` once it has."""

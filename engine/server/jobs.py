@@ -8,6 +8,7 @@ client's credit allows, so a job never holds more than `window` results on the e
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from engine.io.view import DisplayView
-from engine.learning.adaptation import Learned
+from engine.learning.adaptation import AdaptProgress, Learned
 from engine.model.afburr import AFBURR
 from engine.propagation.frame_result import FrameResult
 from engine.propagation.propagator import Propagator, Settings
@@ -80,6 +81,8 @@ class ServerJob:
         self.started = time.monotonic()
         self.steps: Iterator[list[FrameResult]] | None = None  # made by the worker on the first step
         self.propagator: Propagator | None = None  # made by the worker with `steps`
+        self.learning: AdaptProgress | None = None  # the worker's latest adaptation step, while it steps
+        self.adapting: m.Adapting | None = None  # handed over by the worker after its step, for the socket thread
         self.outbox: deque[m.Result] = deque()
         self.produced = 0  # results computed (the next one's sequence number)
         self.sent = 0
@@ -109,10 +112,26 @@ class ServerJob:
         """The propagator's steps for this job (called by the worker, which owns the model)."""
         session = self.session
         self.propagator = Propagator(
-            model, self.frames, session.object_ids, self.settings, session.plate, learned=session.learned
+            model,
+            self.frames,
+            session.object_ids,
+            self.settings,
+            session.plate,
+            on_adapt=self._learnt_a_step,
+            learned=session.learned,
         )
         request = self.request
         return self.propagator.steps(self.keyframes, request.first, request.last, request.direction)
+
+    def hand_over_progress(self) -> None:
+        """After a step (the worker holds the lock): its adaptation progress becomes the message to send."""
+        if self.learning is not None:
+            progress, self.learning = self.learning, None
+            seconds_left = progress.seconds_left if math.isfinite(progress.seconds_left) else 0.0
+            self.adapting = m.Adapting(progress.step, progress.steps, max(progress.loss, 0.0), seconds_left)
+
+    def _learnt_a_step(self, progress: AdaptProgress) -> None:
+        self.learning = progress
 
     @property
     def learned(self) -> Learned | None:

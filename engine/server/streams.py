@@ -141,6 +141,10 @@ class Streams:
             return
         if job.store is not None and not self._request_frames(job):
             return
+        if job.adapting is not None:
+            progress, job.adapting = job.adapting, None
+            if not self._stream(job, progress):
+                return
         while job.outbox and job.sent - job.acked < job.window:
             result = job.outbox.popleft()
             if not self._stream(job, result):

@@ -115,6 +115,7 @@ class Worker:
             if job.ended:
                 job.steps = None  # cancelled while the step ran: its results go nowhere
             else:
+                job.hand_over_progress()
                 job.outbox.extend(results)
                 job.outcome = outcome
                 if outcome is not None:

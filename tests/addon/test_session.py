@@ -105,14 +105,25 @@ def test_a_streamed_run_delivers_one_result_per_frame(engine, plate):
     assert not run.is_open
 
 
-def test_a_run_that_learns_the_shot_first_delivers_every_frame(engine, plate):
+def test_a_run_that_learns_the_shot_first_says_so_then_delivers_every_frame(engine, plate):
     results: list = []
-    settings = RunSettings(first=0, last=FRAMES - 1, direction="forward", max_size=0, adapt=2)
+    settings = RunSettings(first=0, last=FRAMES - 1, direction="forward", max_size=0, adapt=20)
     engine_client = Engine(engine.endpoint, timeout=20.0)
     run = PropagationRun(engine_client, plate.shot(), {0: plate.labels}, settings, results.append)
-    progress = run_to_end(run)
+    run.start()
+    messages = []
+    try:
+        end = time.monotonic() + RUN_TIMEOUT
+        while not (progress := run.poll()).finished and time.monotonic() < end:
+            messages.append(progress.message)
+            time.sleep(0.02)
+    finally:
+        run.close()
     assert progress.status == "done", progress.message
     assert sorted(result.frame for result in results) == list(range(FRAMES))
+    learning = [text for text in messages if text.startswith("Learning the shot: step ")]
+    assert learning and all(text.endswith(" s left") and " of 20, " in text for text in learning)
+    assert messages.index(learning[-1]) < max(i for i, text in enumerate(messages) if text.startswith("Propagating"))
 
 
 def test_a_run_from_files_the_engine_reads(engine, plate):

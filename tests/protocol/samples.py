@@ -177,6 +177,13 @@ def frame_request() -> list[Any]:
     return [m.FrameRequest(indices=[0, 1, 2, 3]), m.FrameRequest(indices=[999_999])]
 
 
+def adapting() -> list[Any]:
+    return [
+        m.Adapting(step=1, steps=40, loss=0.1462, seconds_left=18.5),
+        m.Adapting(step=40, steps=40, loss=0.0, seconds_left=0.0),
+    ]
+
+
 def frame() -> list[Any]:
     rng = _rng(5)
     return [
@@ -274,6 +281,7 @@ SAMPLES: dict[str, Callable[[], list[Any]]] = {
     "propagate": propagate,
     "propagate_reply": propagate_reply,
     "frame_request": frame_request,
+    "adapting": adapting,
     "frame": frame,
     "result": result,
     "ack": ack,

@@ -183,23 +183,24 @@ def test_a_session_learns_its_keyframes_once_and_refines_what_it_learnt_with_a_c
     session = shot.open(client)
     options = m.PropagateOptions(max_size=0, adapt=4)
 
-    def propagate() -> list:
+    def propagate() -> m.Adapting | None:
         job = client.propagate(session, propagate_request(0, 5, options=options), frames=shot.pixels)
         results = list(job.results())
         assert job.summary.status == "done", job.summary
         assert sorted(r.frame for r in results) == list(range(6))
         assert all(result.mattes.shape == (2, shot.height, shot.width) for result in results)
-        return results
+        return job.adapting
 
     def learnt() -> list[str]:
         return [line for line in engine.log().splitlines() if "engine.propagation" in line and "keyframes" in line]
 
-    propagate()
+    last_step = propagate()
     assert "learned the keyframes" in learnt()[-1] and "steps=4 start=network" in learnt()[-1]
-    propagate()
+    assert (last_step.step, last_step.steps, last_step.seconds_left) == (4, 4, 0.0) and last_step.loss > 0
+    assert propagate() is None  # nothing to learn, nothing reported
     assert "keyframes already learnt" in learnt()[-1]
     client.keyframe(session, m.Keyframe(frame=3, labels=np.ascontiguousarray(np.roll(shot.labels, 2, axis=1))))
-    propagate()
+    assert propagate().steps == 1
     assert 'steps=1 start="earlier adaptation"' in learnt()[-1]
     client.close_session(session)
 
