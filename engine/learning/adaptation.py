@@ -62,8 +62,8 @@ class AdaptProgress:
 
     @property
     def seconds_left(self) -> float:
-        """At the pace so far."""
-        return self.seconds / self.step * (self.steps - self.step) if self.step else math.nan
+        """At the pace so far (progress is reported after a step, so `step` is at least 1)."""
+        return self.seconds / self.step * (self.steps - self.step)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ client's credit allows, so a job never holds more than `window` results on the e
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -127,8 +126,7 @@ class ServerJob:
         """After a step (the worker holds the lock): its adaptation progress becomes the message to send."""
         if self.learning is not None:
             progress, self.learning = self.learning, None
-            seconds_left = progress.seconds_left if math.isfinite(progress.seconds_left) else 0.0
-            self.adapting = m.Adapting(progress.step, progress.steps, max(progress.loss, 0.0), seconds_left)
+            self.adapting = m.Adapting(progress.step, progress.steps, progress.loss, progress.seconds_left)
 
     def _learnt_a_step(self, progress: AdaptProgress) -> None:
         self.learning = progress
