@@ -124,7 +124,7 @@ class Propagator:
     ) -> Iterator[list[FrameResult]]:
         """After every network step, the results that became ready (often one, sometimes none or many)."""
         self._check_range(keyframes, first, last)
-        if self.settings.adapt and self.adaptation is None:
+        if self.settings.adapt:  # `learned` says whether these keyframes are learnt already
             yield from self._adapt(keyframes)
         keys = sorted(keyframes)
         pending_keys = [key for key in keys if first <= key <= last]  # emitted as drawn, before their passes

@@ -255,6 +255,8 @@ def test_what_a_run_learnt_is_reused_for_the_same_keyframes_and_refined_for_a_co
     fresh = Propagator(tiny, shot, (1, 2), Settings(adapt=8))
     list(fresh.run(corrected, 0, LENGTH - 1, "forward"))
     assert fresh.adaptation.steps == 8
+    list(fresh.run({0: mask()}, 0, LENGTH - 1, "forward"))  # the same propagator, its keyframes changed again
+    assert fresh.adaptation.steps == 2  # refined from what it learnt, not left with the old keyframes
 
 
 def test_a_negative_adaptation_budget_is_refused():
