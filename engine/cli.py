@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import __version__
+from engine.compute.allocator import keep_freed_memory
 
 # Subcommand name -> (module, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the chosen subcommand; returns the process exit code."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.log_level)
+    keep_freed_memory()
     return int(args.run(args))
 
 

@@ -31,6 +31,7 @@ import torch
 import engine
 from engine.bench.memory import current_rss_bytes, peak_device_bytes, peak_rss_bytes, reset_device_peak
 from engine.bench.synthetic import SyntheticClip
+from engine.compute.allocator import keep_freed_memory
 from engine.compute.device import select_device, set_deterministic
 from engine.compute.precision import Precision
 from engine.model import AFBURR, ReadOptions
@@ -90,6 +91,7 @@ class StageTimer:
 
 def run_model_bench(config: ModelBenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the report (what `bench model` writes as JSON)."""
+    keep_freed_memory()  # as every command does: this runs in a process of its own
     device = select_device(config.device)
     if config.deterministic:
         set_deterministic(True)
