@@ -13,6 +13,9 @@ from engine.exit_codes import run_reporting_errors
 log = logging.getLogger("engine.eval")
 
 
+PAIRS_FILE = "confidence-j.csv"
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt", required=True, type=Path, help="DAVIS folder (Annotations/, JPEGImages/)")
     source = parser.add_mutually_exclusive_group()
@@ -46,18 +49,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     results = davis.evaluate_folders(args.gt, pred, names)
     per_sequence, overall = davis.write_tables(results, out)
     _print_table(results)
-    _print_confidence_rank(args.gt, pred, names)
+    _confidence_rank(args.gt, pred, names, Path(out))
     log.info("wrote %s and %s", per_sequence, overall)
     return 0
 
 
-def _print_confidence_rank(gt: Path, pred: Path, names: list[str]) -> None:
-    """Where every sequence has its confidence table (results of `propagate`), how well it ranks the frames."""
-    from engine.evaluation.confidence_rank import confidence_and_j, spearman
+def _confidence_rank(gt: Path, pred: Path, names: list[str], out: Path) -> None:
+    """Where every sequence has its confidence table (results of `propagate`), how well it ranks the frames;
+    the pairs it ranked go to `confidence-j.csv`, which `publish --calibrate` fits a calibration to."""
+    from engine.evaluation.confidence_rank import confidence_and_j, spearman, write_pairs
 
     if not all((pred / name / "confidence.csv").is_file() for name in names):
         return
     confidence, j = confidence_and_j(gt, pred, names)
+    write_pairs(out / PAIRS_FILE, confidence, j)
     rho = spearman(confidence, j)
     shown = "undefined" if rho is None else f"{rho:.4f}"
     print(f"confidence vs J, Spearman rank correlation: {shown} over {len(j)} object-frames")

@@ -18,8 +18,10 @@ import numpy as np
 from engine.evaluation.davis import read_sequence
 from engine.evaluation.metrics import region_similarity
 from engine.io import InputError
+from engine.io.atomic import write_text_atomic
 
 MIN_PAIRS = 3
+PAIRS_HEADER = "confidence,j"
 
 
 def confidence_table(folder: Path) -> dict[tuple[str, int], float]:
@@ -44,6 +46,27 @@ def confidence_and_j(gt_root: Path, pred_root: Path, names: Sequence[str]) -> tu
                 if (frame, obj) in table:
                     pairs.append((table[frame, obj], region_similarity(pred == obj, gt == obj)))
     array = np.array(pairs, np.float64).reshape(-1, 2)
+    return array[:, 0], array[:, 1]
+
+
+def write_pairs(path: Path, confidence: np.ndarray, j: np.ndarray) -> Path:
+    """The (confidence, J) pairs as a two-column CSV, atomically."""
+    rows = "".join(f"{c:.6f},{v:.6f}\n" for c, v in zip(confidence, j, strict=True))
+    return write_text_atomic(path, f"{PAIRS_HEADER}\n{rows}")
+
+
+def read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """What `write_pairs` wrote; `InputError` naming the file for anything else."""
+    try:
+        with Path(path).open(newline="") as file:
+            rows = list(csv.reader(file))
+        if not rows or ",".join(rows[0]) != PAIRS_HEADER:
+            raise ValueError(f"the first line must be {PAIRS_HEADER!r}")
+        array = np.array([[float(c), float(v)] for c, v in rows[1:]], np.float64).reshape(-1, 2)
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error})", path) from None
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{path}: not a table of confidence and J written by `engine eval` ({error})", path) from None
     return array[:, 0], array[:, 1]
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from engine.compute.precision import full_precision
+from engine.model.calibration import ConfidenceCalibration
 from engine.model.config import REFERENCE, ModelConfig
 from engine.model.decoder import Decoder
 from engine.model.encoders import make_encoders
@@ -71,6 +72,8 @@ class AFBURR(nn.Module):
         # Every how many frames a pass memorises a frame unless asked otherwise (1: every frame, the reference's
         # loop); the checkpoint stores it too.
         self.default_memory_every = 1
+        # Maps its raw confidence to an estimate of J (None: reported raw); the checkpoint stores it too.
+        self.confidence_calibration: ConfidenceCalibration | None = None
         self.folded = False  # true in the copy `for_inference` makes
         self.eval()
 

@@ -4,7 +4,8 @@ A training checkpoint carries the optimiser's state (twice the weights again) an
 network needs neither. Weights are stored as fp16, which halves the file (about three significant digits kept
 per weight), and are widened back to fp32 when loaded, so inference computes
 exactly as it would from the fp32 file rounded to fp16. The file also records the internal size the network
-is run at by default (`maskprop.inference.max_size`): the scale it was trained at, where it is at its best.
+is run at by default (`maskprop.inference.max_size`): the scale it was trained at, where it is at its best; and,
+where asked, how its raw confidence maps to an estimate of J (`engine.model.calibration`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from engine.errors import CheckpointError
 from engine.model.afburr import AFBURR
+from engine.model.calibration import ConfidenceCalibration
 from engine.model.weights import (
     check_file_fits,
     model_config_of,
@@ -28,10 +30,15 @@ from engine.model.weights import (
 
 
 def publish(
-    source: str | os.PathLike[str], out: str | os.PathLike[str], max_size: int, memory_every: int = 1, note: str = ""
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    max_size: int,
+    memory_every: int = 1,
+    note: str = "",
+    calibration: ConfidenceCalibration | None = None,
 ) -> Path:
     """Write the network of the checkpoint `source` to `out`, fp16, run at `max_size` and memorising every
-    `memory_every`-th frame unless asked otherwise."""
+    `memory_every`-th frame unless asked otherwise, reporting its confidence through `calibration` if given."""
     if max_size < 0:
         raise ValueError(f"max_size must be 0 (the plate's size) or positive, got {max_size}")
     if memory_every < 1:
@@ -45,7 +52,9 @@ def publish(
     provenance = {**(stored if isinstance(stored, Mapping) else {}), "published_from": Path(source).name}
     if note:
         provenance["note"] = note
-    inference = {"max_size": max_size, "memory_every": memory_every}
+    inference: dict[str, object] = {"max_size": max_size, "memory_every": memory_every}
+    if calibration is not None:
+        inference["confidence_calibration"] = calibration.to_dict()
     return save_checkpoint(
         {
             "epoch": whole.get("epoch", 0),

@@ -28,6 +28,7 @@ from torch import nn
 from engine.errors import CheckpointError
 from engine.io.atomic import write_bytes_atomic
 from engine.model.afburr import AFBURR, REFERENCE_MAX_SIZE
+from engine.model.calibration import ConfidenceCalibration
 from engine.model.config import REFERENCE, ModelConfig
 
 _MAX_LISTED = 20
@@ -103,6 +104,7 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
     model = _load_into(AFBURR(config), state_dict_of(checkpoint, path), path)
     model.default_max_size = inference_max_size(checkpoint, path)
     model.default_memory_every = inference_memory_every(checkpoint, path)
+    model.confidence_calibration = inference_calibration(checkpoint, path)
     return model
 
 
@@ -116,6 +118,21 @@ def inference_memory_every(checkpoint: Any, path: str | os.PathLike[str]) -> int
     """Every how many frames a checkpoint's network is best given a frame to memorise, which `engine publish`
     stores; 1 (every frame, the reference's loop) for checkpoints that do not say."""
     return _inference_setting(checkpoint, path, "memory_every", 1, 1, "a memory interval")
+
+
+def inference_calibration(checkpoint: Any, path: str | os.PathLike[str]) -> ConfidenceCalibration | None:
+    """How a checkpoint's network turns its raw confidence into an estimate of J, which `engine publish
+    --calibrate` stores; None (confidence reported raw) for checkpoints that do not say."""
+    inference = stored_entry(checkpoint, "inference")
+    stored = inference.get("confidence_calibration") if isinstance(inference, Mapping) else None
+    if stored is None:
+        return None
+    try:
+        return ConfidenceCalibration.from_dict(stored)
+    except ValueError as error:
+        raise CheckpointError(
+            f"checkpoint {path} stores a confidence calibration that cannot be used: {error}"
+        ) from None
 
 
 def _inference_setting(

@@ -211,7 +211,13 @@ class Propagator:
         for position, index in enumerate(order):
             step = tracker.step(self._frame(index), memorize=position < len(order) - 1)
             confidence = object_confidence(step.probs, step.uncertainty) * distance_discount(index - keyframe)
-            yield index, _Computed(step.probs.cpu(), step.uncertainty.cpu(), confidence.cpu(), keyframe)
+            yield index, _Computed(step.probs.cpu(), step.uncertainty.cpu(), self._calibrated(confidence), keyframe)
+
+    def _calibrated(self, confidence: torch.Tensor) -> torch.Tensor:
+        """The objects' confidence as the network's calibration estimates J from it (raw where it has none)."""
+        calibration = self.model.confidence_calibration
+        confidence = confidence.cpu()
+        return confidence if calibration is None else torch.from_numpy(calibration(confidence.numpy()))
 
     # --- conversions ------------------------------------------------------------------------------------
 

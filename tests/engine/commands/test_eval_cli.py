@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.evaluation.confidence_rank import read_pairs
 from tests.paths import FIXTURES
 
 METRIC_FIXTURES = FIXTURES / "davis-metric"
@@ -90,6 +91,10 @@ def test_eval_says_how_well_confidence_ranks_the_frames(davis):
     done = _eval(root, predictions)
     assert done.returncode == 0, done.stderr
     assert "confidence vs J, Spearman rank correlation: 1.0000 over" in done.stdout
+    confidence, j = read_pairs(predictions / "confidence-j.csv")  # what `publish --calibrate` fits to
+    np.testing.assert_allclose(confidence, j, atol=1e-6)
+    counted = int(done.stdout.split(" over ")[1].split()[0])
+    assert len(j) == counted > 0
 
 
 def test_a_broken_confidence_table_is_a_clear_error(davis):

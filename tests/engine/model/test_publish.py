@@ -5,14 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from engine import checkpoint_choice
 from engine.checkpoint_choice import DEFAULT_NETWORK, ENV_VAR
 from engine.errors import CheckpointError, CheckpointNotFound
+from engine.evaluation.confidence_rank import write_pairs
 from engine.model import AFBURR
 from engine.model.afburr import REFERENCE_MAX_SIZE
+from engine.model.calibration import ConfidenceCalibration
 from engine.model.config import named_config
 from engine.model.loader import load_network
 from engine.model.publish import publish
@@ -64,22 +67,43 @@ def test_a_published_file_from_before_memory_intervals_memorises_every_frame(tra
     assert load_model(tmp_path / "older.pth").default_memory_every == 1
 
 
-@pytest.mark.parametrize("stored", [0, -2, 1.5, "often", False, None])
-def test_a_stored_memory_interval_that_is_not_a_whole_number_from_one_is_refused(trained, tmp_path, stored):
+BAD_STORED = [("memory_every", value, "memory interval") for value in (0, -2, 1.5, "often", False, None)]
+BAD_STORED += [("max_size", value, "inference size") for value in (-1, 2.5, "big", True, [240])]
+BAD_STORED += [
+    ("confidence_calibration", value, "stores a confidence calibration that cannot be used")
+    for value in ({"raw": [0.0, 1.0]}, {"raw": [0.0, 0.5, 1.0], "estimate": [0.0, 0.9, 0.8]}, "0.5")
+]
+
+
+@pytest.mark.parametrize(("key", "stored", "message"), BAD_STORED)
+def test_a_stored_inference_setting_out_of_its_range_is_refused(trained, tmp_path, key, stored, message):
     checkpoint = torch.load(publish(trained[1], tmp_path / "net.pth", 240), weights_only=True)
-    checkpoint["maskprop"]["inference"]["memory_every"] = stored
+    checkpoint["maskprop"]["inference"][key] = stored
     torch.save(checkpoint, tmp_path / "bad.pth")
-    with pytest.raises(CheckpointError, match="memory interval"):
+    with pytest.raises(CheckpointError, match=message):
         load_model(tmp_path / "bad.pth")
 
 
-@pytest.mark.parametrize("stored", [-1, 2.5, "big", True, [240]])
-def test_a_stored_size_that_is_not_a_whole_number_is_refused(trained, tmp_path, stored):
-    checkpoint = torch.load(publish(trained[1], tmp_path / "net.pth", 240), weights_only=True)
-    checkpoint["maskprop"]["inference"]["max_size"] = stored
-    torch.save(checkpoint, tmp_path / "bad.pth")
-    with pytest.raises(CheckpointError, match="inference size"):
-        load_model(tmp_path / "bad.pth")
+def test_a_calibrated_network_loads_with_its_calibration(trained, tmp_path):
+    calibration = ConfidenceCalibration((0.0, 0.7, 1.0), (0.0, 0.4, 1.0))
+    published = publish(trained[1], tmp_path / "net.pth", 240, calibration=calibration)
+    assert load_model(published).confidence_calibration == calibration
+    assert load_model(publish(trained[1], tmp_path / "raw.pth", 240)).confidence_calibration is None
+
+
+def test_publish_command_fits_the_calibration_to_the_pairs_eval_wrote(trained, tmp_path, engine_env):
+    raw = np.linspace(0.6, 0.85, 200)
+    write_pairs(tmp_path / "confidence-j.csv", raw, (raw - 0.6) * 4)
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "publish", str(trained[1]), str(tmp_path / "net.pth"), "--max-size", "240",
+         "--calibrate", str(tmp_path / "confidence-j.csv")],
+        capture_output=True, text=True, env=engine_env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "confidence calibrated on 200 object-frames" in done.stderr
+    calibration = load_model(tmp_path / "net.pth").confidence_calibration
+    assert calibration is not None
+    assert calibration(np.array([0.65, 0.8])) == pytest.approx([0.2, 0.8], abs=0.03)
 
 
 def test_weights_fp16_cannot_hold_are_refused(trained, tmp_path):
@@ -108,11 +132,18 @@ def test_a_checkpoint_that_does_not_fit_its_configuration_is_refused(trained, tm
         (["{source}", "{out}", "--max-size", "-5"], "is not a whole number, 0 or more"),
         (["{source}", "{out}"], "--max-size"),
         (["{source}", "{out}", "--max-size", "240", "--memory-every", "0"], "is not a whole number above 0"),
+        (["{source}", "{out}", "--max-size", "240", "--calibrate", "{absent}"], "absent.pth: cannot be read"),
+        (["{source}", "{out}", "--max-size", "240", "--calibrate", "{bad}"], "not a table of confidence and J"),
+        (["{source}", "{out}", "--max-size", "240", "--calibrate", "{few}"], "too few to calibrate on"),
+        (["{source}", "{out}", "--max-size", "240", "--calibrate", "{words}"], "not a table of confidence and J"),
     ],
 )
 def test_publish_command_refuses_bad_input_with_one_line(trained, tmp_path, engine_env, arguments, message):
     (tmp_path / "bad.pth").write_bytes(b"PK\x03\x04 not really a checkpoint")
+    (tmp_path / "few.csv").write_text("confidence,j\n0.5,0.5\n0.7,0.9\n")
+    (tmp_path / "words.csv").write_text("confidence,j\n0.5,high\n")
     paths = {"bad": tmp_path / "bad.pth", "absent": tmp_path / "absent.pth", "source": trained[1]}
+    paths |= {"few": tmp_path / "few.csv", "words": tmp_path / "words.csv"}
     filled = [a.format(**paths, out=tmp_path / "net.pth") for a in arguments]
     done = subprocess.run(
         [sys.executable, "-m", "engine", "publish", *filled], capture_output=True, text=True, env=engine_env

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from engine.model import AFBURR
+from engine.model.calibration import ConfidenceCalibration
 from engine.model.config import named_config
 from engine.propagation import confidence
 from engine.propagation.bank import BankConfig
@@ -262,3 +263,18 @@ def test_what_a_run_learnt_is_reused_for_the_same_keyframes_and_refined_for_a_co
 def test_a_negative_adaptation_budget_is_refused():
     with pytest.raises(ValueError, match="adapt must be 0"):
         Settings(adapt=-1)
+
+
+def test_a_calibrated_network_reports_its_estimate_of_j_and_the_same_mattes(parity_model, shot):
+    raw = run(parity_model, shot, {0: mask()}, direction="forward")
+    calibrated_model = copy.copy(parity_model)  # shares the weights; only the calibration differs
+    calibrated_model.confidence_calibration = ConfidenceCalibration((0.0, 0.5, 1.0), (0.0, 0.1, 1.0))
+    calibrated = run(calibrated_model, shot, {0: mask()}, direction="forward")
+    for index, result in calibrated.items():
+        np.testing.assert_array_equal(result.mattes, raw[index].mattes)
+        for ours, theirs in zip(result.objects, raw[index].objects, strict=True):
+            if index == 0:
+                assert ours.confidence == theirs.confidence == 1  # a keyframe is what the artist drew
+            else:
+                expected = float(calibrated_model.confidence_calibration(np.float32(theirs.confidence)))
+                assert ours.confidence == pytest.approx(expected, abs=1e-6)
