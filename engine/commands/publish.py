@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from engine.commands.propagation_options import non_negative, positive
 from engine.exit_codes import run_reporting_errors
-from engine.io import InputError
 
 if TYPE_CHECKING:
     from engine.model.calibration import ConfidenceCalibration
@@ -60,6 +59,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _calibration(pairs: Path) -> ConfidenceCalibration:
     from engine.evaluation.confidence_rank import read_pairs
+    from engine.io import InputError
     from engine.model.calibration import fit_calibration
 
     confidence, j = read_pairs(pairs)
