@@ -18,6 +18,13 @@ MATTE_FORMATS: dict[str, MatteDepth] = {"png8": "8", "png16": "16", "exr": "half
 MODEL_NAMES: tuple[str, ...] = ("afb-urr-r50", "small", "tiny", "lite0")
 # Steps of `--adapt` given without a number (`engine.learning.adaptation`).
 ADAPT_STEPS = 40
+# Which of the network's modules learn, by name: when adapting to a shot (`engine.learning.adaptation`) and,
+# besides "all", when training (`engine train --learn`).
+LEARNABLE_PARTS: dict[str, tuple[str, ...]] = {
+    "decoder": ("decoder",),
+    "decoder+memory": ("decoder", "encoder_m", "keyval_r4"),
+}
+LEARN = ("all", *LEARNABLE_PARTS)
 # How a network treats the background (`engine.model.config.ModelConfig.background`).
 BACKGROUNDS = ("explicit", "implicit")
 # The colour-management fields of a float plate's view, with the defaults of Blender's factory Standard view

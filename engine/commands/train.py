@@ -13,7 +13,7 @@ import logging
 from dataclasses import MISSING
 from pathlib import Path
 
-from engine.choices import BACKGROUNDS, MODEL_NAMES
+from engine.choices import BACKGROUNDS, LEARN, MODEL_NAMES
 from engine.commands import precision_option
 from engine.commands.propagation_options import non_negative, positive
 from engine.exit_codes import OK, run_reporting_errors
@@ -81,6 +81,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=BACKGROUNDS,
         help="explicit: memorise and decode the background as an object, as the reference; implicit: the objects "
         "alone, faster (default: the configuration's, or the --init checkpoint's)",
+    )
+    model.add_argument(
+        "--skip-blocks",
+        action=argparse.BooleanOptionalAction,
+        help="--no-skip-blocks drops the residual blocks that end the decoder's skip paths, decoding a third "
+        "faster; fine-tune from --init to recover (default: the configuration's, or the --init checkpoint's)",
+    )
+    model.add_argument(
+        "--learn",
+        choices=LEARN,
+        default=DEFAULTS["learn"],
+        help="which parameters learn: all, or only the decoder (and the memory encoder), the rest kept as --init "
+        "has them (default %(default)s)",
     )
     model.add_argument(
         "--reader",
@@ -182,6 +195,8 @@ def _options(args: argparse.Namespace) -> TrainOptions:
         model=args.model,
         init=args.init,
         background=args.background,
+        skip_blocks=args.skip_blocks,
+        learn=args.learn,
         steps=args.steps or DEFAULTS["steps"],
         clips_per_step=args.clips_per_step,
         frames=args.frames,

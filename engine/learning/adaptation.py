@@ -3,9 +3,9 @@
 The masks the artist drew are the best examples of this shot's objects the network will ever get (one-shot
 fine-tuning, as OSVOS and the online adaptation of later memory networks do). Each step draws clips from the
 keyframes as the static-image training does (`still_clip`: a keyframe, then warped, jittered copies of it as the
-frames that follow, one crop for the clip) and moves only the parameters `PARTS` names (the measured choice is in
-docs/decisions.md). The base network is never changed: a copy learns, and the base is what propagates when the
-loss stops being finite or the run is stopped.
+frames that follow, one crop for the clip) and moves only the parameters `LEARNABLE_PARTS` names (the choice,
+measured, is in docs/decisions.md). The base network is never changed: a copy learns, and the base is what
+propagates when the loss stops being finite or the run is stopped.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.choices import ADAPT_STEPS
+from engine.choices import ADAPT_STEPS, LEARNABLE_PARTS
 from engine.compute.precision import Precision, autocast, lay_out_weights, memory_format
 from engine.learning.clip import Clip
 from engine.learning.forward import clip_loss, to_tensors
@@ -31,8 +31,6 @@ from engine.model.readout import ReadOptions
 
 MAX_OBJECTS = 255  # every object of the keyframe: the copy learns the whole shot
 CROP_TRIES = 20
-# Which parameters learn: the decoder (with URR) alone, or the value path of the memory encoder too.
-PARTS: dict[str, tuple[str, ...]] = {"decoder": ("decoder",), "decoder+memory": ("decoder", "encoder_m", "keyval_r4")}
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,8 @@ class AdaptOptions:
             raise ValueError("adaptation needs at least one step of at least one clip of two frames or more")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"the adaptation's learning rate must be a positive number, got {self.lr}")
-        if self.parts not in PARTS:
-            raise ValueError(f"parts must be one of {', '.join(PARTS)}, got {self.parts!r}")
+        if self.parts not in LEARNABLE_PARTS:
+            raise ValueError(f"parts must be one of {', '.join(LEARNABLE_PARTS)}, got {self.parts!r}")
 
 
 @dataclass(frozen=True)
@@ -141,11 +139,16 @@ def adaptation_steps(
 
 
 def _learner(model: AFBURR, parts: str) -> AFBURR:
-    """A trainable copy of `model` in which only the modules `PARTS[parts]` names take gradients."""
-    learner = copy.deepcopy(model).train().requires_grad_(False)
-    for name in PARTS[parts]:
-        getattr(learner, name).requires_grad_(True)
-    return learner
+    """A trainable copy of `model` in which only the modules `LEARNABLE_PARTS[parts]` names take gradients."""
+    return learn_only(copy.deepcopy(model).train(), parts)
+
+
+def learn_only(model: AFBURR, parts: str) -> AFBURR:
+    """`model`, in place, with gradients for the modules `LEARNABLE_PARTS[parts]` names and for nothing else."""
+    model.requires_grad_(False)
+    for name in LEARNABLE_PARTS[parts]:
+        getattr(model, name).requires_grad_(True)
+    return model
 
 
 def _step(

@@ -37,6 +37,9 @@ class ModelConfig:
     # "explicit": the background is memorised and decoded as an object of its own, as the reference does;
     # "implicit": only the objects are, and the background is what none of them claims (`Decoder`).
     background: str = "explicit"
+    # Whether the decoder's skip paths (the 1/8 and 1/4 features) end in a residual block, as the reference's do;
+    # without them decoding costs a third less (docs/model.md).
+    skip_blocks: bool = True
 
     def __post_init__(self) -> None:
         sizes = [self.stem, *self.widths, *self.blocks, self.key_dim, self.value_dim, self.decoder_dim, self.local_dim]
@@ -46,6 +49,8 @@ class ModelConfig:
             raise ValueError(f"model configuration {self.name!r}: encoder must be one of {', '.join(ENCODERS)}")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"model configuration {self.name!r}: background must be one of {', '.join(BACKGROUNDS)}")
+        if not isinstance(self.skip_blocks, bool):
+            raise ValueError(f"model configuration {self.name!r}: skip_blocks must be true or false")
 
     @property
     def implicit_background(self) -> bool:
@@ -91,7 +96,7 @@ class ModelConfig:
 
 ENCODERS = ("resnet", *efficientnet_lite.VARIANTS)
 # Keys that checkpoints written before they existed lack, with the value those checkpoints mean.
-ADDED_LATER: dict[str, Any] = {"encoder": "resnet", "background": "explicit"}
+ADDED_LATER: dict[str, Any] = {"encoder": "resnet", "background": "explicit", "skip_blocks": True}
 REFERENCE = ModelConfig("afb-urr-r50")
 CONFIGS: dict[str, ModelConfig] = {
     config.name: config

@@ -84,14 +84,15 @@ class ResBlock(nn.Module):
 class Refine(nn.Module):
     """Merges a skip feature of the query frame into the coarser per-object decoder state."""
 
-    def __init__(self, in_dim: int, dim: int) -> None:
+    def __init__(self, in_dim: int, dim: int, skip_block: bool = True) -> None:
         super().__init__()
         self.convFS = nn.Conv2d(in_dim, dim, kernel_size=3, padding=1)
-        self.ResFS = ResBlock(dim)
+        self.ResFS = ResBlock(dim) if skip_block else None
         self.ResMM = ResBlock(dim)
 
     def skip(self, feature: torch.Tensor) -> torch.Tensor:
-        return self.ResFS(self.convFS(feature))
+        skip = self.convFS(feature)
+        return skip if self.ResFS is None else self.ResFS(skip)
 
     def merge(self, skip: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         return self.ResMM(skip + upsample2_like(coarse, skip))
@@ -115,8 +116,8 @@ class Decoder(nn.Module):
         c1, c2, c3, _ = config.feature_channels
         self.convFM = nn.Conv2d(2 * config.value_dim, dim, kernel_size=3, padding=1)
         self.ResMM = ResBlock(dim)
-        self.RF3 = Refine(c3, dim)
-        self.RF2 = Refine(c2, dim)
+        self.RF3 = Refine(c3, dim, config.skip_blocks)
+        self.RF2 = Refine(c2, dim, config.skip_blocks)
         self.pred2 = nn.Conv2d(dim, 2, kernel_size=3, padding=1)
         self.local_convFM = nn.Conv2d(2 * c1, local_dim, kernel_size=3, padding=1)
         self.local_ResMM = ResBlock(local_dim)

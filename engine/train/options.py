@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.choices import BACKGROUNDS
+from engine.choices import BACKGROUNDS, LEARN
 
 if TYPE_CHECKING:
     from engine.train.dataset import HideAndSeek
@@ -51,6 +51,8 @@ class TrainOptions:
     model: str = "small"  # a named configuration; ignored when `init` is given (its own is used)
     init: Path | None = None  # a checkpoint to fine-tune from (weights only)
     background: str | None = None  # "explicit" or "implicit" (`ModelConfig.background`); None: the network's own
+    skip_blocks: bool | None = None  # `ModelConfig.skip_blocks`; None: the network's own
+    learn: str = "all"  # which parameters learn: all, or the parts `engine.choices.LEARNABLE_PARTS` names
     steps: int = 10_000
     clips_per_step: int = 4  # gradients of this many clips are summed before each optimiser step
     frames: int = 6  # per clip: frame 0 is memorised, the rest segmented
@@ -99,6 +101,8 @@ class TrainOptions:
             raise ValueError(f"--precision must be one of {', '.join(TRAIN_PRECISIONS)}: fp16 would need loss scaling")
         if self.background not in (None, *BACKGROUNDS):
             raise ValueError(f"--background must be one of {', '.join(BACKGROUNDS)}")
+        if self.learn not in LEARN:
+            raise ValueError(f"--learn must be one of {', '.join(LEARN)}")
         if self.lr <= 0 or self.val_clips < 0 or self.workers < 0 or self.keep < 0:
             raise ValueError("--lr must be above 0; --val-clips, --workers and --keep at least 0")
 

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from engine.compute.device import select_device
 from engine.compute.precision import Precision, autocast, lay_out_weights, memory_format, resolve_precision
+from engine.learning.adaptation import learn_only
 from engine.learning.forward import ClipTensors, clip_loss
 from engine.model.afburr import AFBURR
 from engine.model.config import ModelConfig, named_config
@@ -110,20 +111,29 @@ def _start(options: TrainOptions, device: torch.device) -> _State:
     else:
         model = AFBURR(named_config(options.model))
         start_from_imagenet(model)
-    if options.background not in (None, model.config.background):
-        model = _rebuilt(model, replace(model.config, background=options.background))
+    if options.skip_blocks and not model.config.skip_blocks:
+        raise ValueError(f"{options.init} has no skip blocks to keep: train a configuration with them from the start")
+    changes = {"background": options.background, "skip_blocks": options.skip_blocks}
+    changes = {key: value for key, value in changes.items() if value not in (None, getattr(model.config, key))}
+    if changes:
+        model = _rebuilt(model, replace(model.config, **changes))
     return _fresh_state(options, model.to(device), step=0)
 
 
 def _rebuilt(model: AFBURR, config: ModelConfig) -> AFBURR:
-    """`model`'s weights in a network of another configuration with the same parameters (another background)."""
+    """`model`'s weights in a network of another configuration: another background (the same parameters), or
+    without the skip blocks (the same parameters, less those blocks')."""
     rebuilt = AFBURR(config)
-    rebuilt.load_state_dict(model.state_dict())
+    kept = rebuilt.state_dict()
+    rebuilt.load_state_dict({key: value for key, value in model.state_dict().items() if key in kept})
     return rebuilt
 
 
 def _fresh_state(options: TrainOptions, model: AFBURR, step: int) -> _State:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    if options.learn != "all":
+        learn_only(model, options.learn)
+    learning = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(learning, lr=options.lr, weight_decay=options.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=options.lr_step, gamma=0.5)
     return _State(model, optimizer, scheduler, step)
 

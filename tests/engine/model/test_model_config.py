@@ -29,10 +29,12 @@ def _segment_two_objects(model: AFBURR) -> tuple[torch.Tensor, Segmentation]:
         return keys, model.decode(readout.features, query)
 
 
+@pytest.mark.parametrize("skip_blocks", [True, False])
 @pytest.mark.parametrize("background", BACKGROUNDS)
 @pytest.mark.parametrize("name", [name for name in CONFIGS if name != REFERENCE.name])
-def test_a_small_configuration_segments_a_frame(name, background):
-    model = AFBURR(replace(named_config(name), background=background))
+def test_a_small_configuration_segments_a_frame(name, background, skip_blocks):
+    model = AFBURR(replace(named_config(name), background=background, skip_blocks=skip_blocks))
+    assert any(".ResFS." in key for key in model.state_dict()) == skip_blocks
     keys, segmentation = _segment_two_objects(model)
     assert keys.shape[:2] == (model.config.memory_classes(2), model.config.key_dim)
     assert segmentation.logits.shape == (1, 3, 64, 96)  # background first, whatever the network memorised
@@ -92,7 +94,8 @@ def test_configurations_round_trip_through_plain_values():
 
 def test_a_checkpoint_written_before_encoders_were_named_is_a_resnet_with_its_own_background(tmp_path):
     model = AFBURR(named_config("tiny"))
-    stored = {k: v for k, v in named_config("tiny").to_dict().items() if k not in ("encoder", "background")}
+    older = ("encoder", "background", "skip_blocks")
+    stored = {k: v for k, v in named_config("tiny").to_dict().items() if k not in older}
     path = save_checkpoint({"model": model.state_dict(), "maskprop": {"model": stored}}, tmp_path / "older.pth")
     assert load_model(path).config == named_config("tiny")
 
@@ -102,6 +105,8 @@ def test_an_unknown_encoder_is_a_clear_error():
         ModelConfig("x", encoder="vit")
     with pytest.raises(ValueError, match="background must be one of explicit, implicit"):
         ModelConfig("x", background="none")
+    with pytest.raises(ValueError, match="skip_blocks must be true or false"):
+        ModelConfig("x", skip_blocks="no")  # type: ignore[arg-type]
 
 
 def test_the_lite_network_has_its_trunks_features_at_each_stride():

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine.model.weights import load_model
 from engine.train.log import read_log
@@ -98,6 +99,7 @@ def test_sigterm_saves_and_resume_finishes_the_run(tmp_path, one_thread_env):
         (["--steps", "0"], "steps"),
         (["--data", "procedural@zero"], "weight"),
         (["--device", "cpu", "--precision", "fp16"], "loss scaling"),
+        (["--learn", "encoder"], "argument --learn: invalid choice"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(tmp_path, one_thread_env, args, message):
@@ -112,6 +114,19 @@ def test_an_existing_run_needs_resume_and_resume_needs_a_run(trained, tmp_path, 
     assert done.returncode == 2 and "--resume" in done.stderr
     done = _engine(one_thread_env, "train", tmp_path / "empty", "--resume")
     assert done.returncode == 2 and "last.pth" in done.stderr
+
+
+def test_fine_tuning_can_drop_the_skip_blocks_and_learn_the_decoder_alone(trained, tmp_path, one_thread_env):
+    init = trained / "checkpoints" / "last.pth"
+    done = _engine(
+        one_thread_env, "train", tmp_path / "run", *TINY, "--steps", 1, "--init", init, "--no-skip-blocks",
+        "--learn", "decoder",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    tuned = load_model(tmp_path / "run" / "checkpoints" / "last.pth")
+    assert not tuned.config.skip_blocks
+    before = load_model(init).state_dict()
+    assert all(torch.equal(value, before[key]) for key, value in tuned.state_dict().items() if "decoder" not in key)
 
 
 def test_fine_tuning_from_a_file_that_is_no_checkpoint_is_a_clear_error(tmp_path, one_thread_env):

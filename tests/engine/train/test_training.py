@@ -122,6 +122,36 @@ def test_an_unknown_background_is_refused():
         _options(Path("run"), background="transparent")
 
 
+def test_fine_tuning_can_drop_the_skip_blocks_and_keeps_every_other_weight(tmp_path, quiet):
+    first = train(_options(tmp_path / "base", steps=1), stream=quiet)
+    light = _options(tmp_path / "tuned", steps=1, init=first.checkpoint, skip_blocks=False, lr=1e-12)
+    tuned = load_model(train(light, stream=quiet).checkpoint)
+    assert tuned.config == replace(named_config("tiny"), skip_blocks=False)
+    ours, theirs = tuned.state_dict(), _weights(first.checkpoint)
+    assert set(theirs) - set(ours) == {key for key in theirs if ".ResFS." in key} != set()
+    assert all(torch.allclose(value, theirs[key], atol=1e-6) for key, value in ours.items())
+    with pytest.raises(ValueError, match="has no skip blocks to keep"):
+        train(
+            _options(tmp_path / "back", steps=1, init=tmp_path / "tuned" / "checkpoints" / "last.pth", skip_blocks=True)
+        )
+
+
+def test_learning_the_decoder_alone_leaves_the_rest_as_it_was(tmp_path, quiet):
+    first = train(_options(tmp_path / "base", steps=1), stream=quiet)
+    tuned = train(_options(tmp_path / "tuned", steps=3, init=first.checkpoint, learn="decoder"), stream=quiet)
+    ours, theirs = _weights(tuned.checkpoint), _weights(first.checkpoint)
+    changed = {key for key, value in theirs.items() if not torch.equal(ours[key], value)}
+    assert changed and all(key.startswith("decoder.") for key in changed)
+    resumed = train(resume_options(tmp_path / "tuned", steps=4), resume=True, stream=quiet)
+    again = _weights(resumed.checkpoint)
+    assert all(torch.equal(again[key], value) for key, value in theirs.items() if not key.startswith("decoder."))
+
+
+def test_an_unknown_part_to_learn_is_refused():
+    with pytest.raises(ValueError, match="--learn must be one of all, decoder, decoder"):
+        _options(Path("run"), learn="encoder")
+
+
 @pytest.mark.parametrize("recurrent, reader", [(False, "global"), (True, "global"), (False, "skn"), (True, "kmn")])
 def test_every_mode_and_reader_trains(tmp_path, quiet, recurrent, reader):
     result = train(_options(tmp_path / "run", steps=1, recurrent=recurrent, reader=reader), stream=quiet)
