@@ -108,10 +108,10 @@ CONFIGS: dict[str, ModelConfig] = {
         # The smallest useful network: trains in minutes on a CPU; for tests and smoke runs.
         ModelConfig("tiny", stem=16, widths=(16, 32, 64), blocks=(1, 1, 1), key_dim=32, value_dim=64,
                     decoder_dim=64, local_dim=16),
-        # EfficientNet-Lite0 trunks from ImageNet weights, a narrow decoder, the objects alone decoded: the network
-        # for an artist's CPU (docs/model.md).
+        # EfficientNet-Lite0 trunks from ImageNet weights, a narrow decoder without skip blocks, the objects alone
+        # decoded: the network for an artist's CPU (docs/model.md).
         ModelConfig("lite0", key_dim=64, value_dim=256, decoder_dim=64, local_dim=16, encoder="lite0",
-                    background="implicit"),
+                    background="implicit", skip_blocks=False),
     )
 }
 

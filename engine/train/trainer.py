@@ -106,15 +106,16 @@ def train(
 
 def _start(options: TrainOptions, device: torch.device) -> _State:
     torch.manual_seed(options.seed)
-    if options.init:
-        model = load_model(options.init)
-    else:
-        model = AFBURR(named_config(options.model))
+    asked = {"background": options.background, "skip_blocks": options.skip_blocks}
+    asked = {key: value for key, value in asked.items() if value is not None}
+    if not options.init:
+        model = AFBURR(replace(named_config(options.model), **asked))
         start_from_imagenet(model)
+        return _fresh_state(options, model.to(device), step=0)
+    model = load_model(options.init)
     if options.skip_blocks and not model.config.skip_blocks:
         raise ValueError(f"{options.init} has no skip blocks to keep: train a configuration with them from the start")
-    changes = {"background": options.background, "skip_blocks": options.skip_blocks}
-    changes = {key: value for key, value in changes.items() if value not in (None, getattr(model.config, key))}
+    changes = {key: value for key, value in asked.items() if value != getattr(model.config, key)}
     if changes:
         model = _rebuilt(model, replace(model.config, **changes))
     return _fresh_state(options, model.to(device), step=0)

@@ -136,6 +136,13 @@ def test_fine_tuning_can_drop_the_skip_blocks_and_keeps_every_other_weight(tmp_p
         )
 
 
+def test_a_network_trained_from_the_start_takes_the_configuration_asked_for(tmp_path, quiet):
+    result = train(_options(tmp_path / "run", steps=1, skip_blocks=False, background="implicit"), stream=quiet)
+    assert load_model(result.checkpoint).config == replace(
+        named_config("tiny"), skip_blocks=False, background="implicit"
+    )
+
+
 def test_learning_the_decoder_alone_leaves_the_rest_as_it_was(tmp_path, quiet):
     first = train(_options(tmp_path / "base", steps=1), stream=quiet)
     tuned = train(_options(tmp_path / "tuned", steps=3, init=first.checkpoint, learn="decoder"), stream=quiet)
