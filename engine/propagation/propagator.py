@@ -238,8 +238,8 @@ class Propagator:
 
     def _masks(self, labels: np.ndarray) -> torch.Tensor:
         """A keyframe label map as one-hot masks (O, h, w) at the internal size, background first."""
-        labels = self._labels(labels)
-        channels = [np.isin(labels, self.object_ids, invert=True)] + [labels == i for i in self.object_ids]
+        labels = self._labels(labels)  # ids not among the shot's objects are 0 already
+        channels = [labels == 0] + [labels == i for i in self.object_ids]
         return torch.from_numpy(np.stack(channels)).float()
 
     def _labels(self, labels: np.ndarray) -> np.ndarray:
