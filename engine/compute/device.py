@@ -37,10 +37,13 @@ def set_deterministic(enabled: bool = True) -> None:
     """Bit-reproducible runs: deterministic kernels only (an error where torch has none), no cuDNN autotuning.
 
     On CUDA this needs the cuBLAS workspace setting, which must be in place before the first cuBLAS call.
+    Torch's switch imports its compiler (a second or two at every start), so it is only thrown when the
+    setting changes.
     """
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(enabled)
+    if enabled != torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(enabled)
     torch.backends.cudnn.benchmark = not enabled
     torch.backends.cudnn.deterministic = enabled
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from engine.compute.device import out_of_memory_as_error, select_device, set_deterministic
 from engine.errors import OutOfMemory
+from tests.paths import REPO
 
 
 def test_auto_picks_cuda_only_when_present():
@@ -44,3 +48,13 @@ def test_deterministic_switch():
     finally:
         set_deterministic(False)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_leaving_determinism_off_does_not_import_the_compiler():
+    """Torch's switch imports its compiler, a second or two of every engine start that asked for nothing."""
+    code = (
+        "import sys; from engine.compute.device import set_deterministic; set_deterministic(False); "
+        "print('torch._inductor' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.stdout.strip() == "False"
