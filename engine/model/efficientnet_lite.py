@@ -86,13 +86,29 @@ def feature_channels(variant: str) -> tuple[int, int, int, int]:
     return stages[0].channels, stages[1].channels, stages[2].channels, stages[TRUNK_STAGES - 1].channels
 
 
-def same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """TensorFlow's "SAME" padding: output size ceil(input / stride), the odd pixel at the bottom and right."""
+def same_pads(height: int, width: int, kernel: int, stride: int) -> list[int]:
+    """TensorFlow's "SAME" padding of a height x width input, in `F.pad`'s order (left, right, top, bottom):
+    output size ceil(input / stride), the odd pixel at the bottom and right."""
     pads = []
-    for size in (x.shape[-1], x.shape[-2]):
+    for size in (width, height):
         total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
         pads += [total // 2, total - total // 2]
-    return F.pad(x, pads)
+    return pads
+
+
+def same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    return F.pad(x, same_pads(x.shape[-2], x.shape[-1], kernel, stride))
+
+
+def zero_border(x: torch.Tensor, pads: list[int]) -> torch.Tensor:
+    """Zero the `pads` (in `same_pads`' order) at `x`'s edges, in place."""
+    left, right, top, bottom = pads
+    height, width = x.shape[-2:]
+    x[..., :top, :].zero_()
+    x[..., height - bottom :, :].zero_()
+    x[..., :left].zero_()
+    x[..., width - right :].zero_()
+    return x
 
 
 class SameConv(nn.Conv2d):
@@ -100,6 +116,7 @@ class SameConv(nn.Conv2d):
 
     At stride 1 (odd kernels only) "SAME" pads evenly, which the convolution does itself; only a stride-2
     convolution pads its input first: a separate padded copy of every input was a tenth of a frame's time.
+    `forward(x, padded=True)` takes an input that its caller has padded already (see `MBConv`).
     """
 
     def __init__(self, inputs: int, outputs: int, kernel: int, stride: int = 1, groups: int = 1) -> None:
@@ -107,9 +124,10 @@ class SameConv(nn.Conv2d):
             raise ValueError("a stride-1 SAME convolution needs an odd kernel")
         padding = kernel // 2 if stride == 1 else 0
         super().__init__(inputs, outputs, kernel, stride=stride, padding=padding, groups=groups, bias=False)
+        self.pads_input = stride != 1
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride[0] == 1:
+    def forward(self, x: torch.Tensor, padded: bool = False) -> torch.Tensor:
+        if padded or not self.pads_input:
             return super().forward(x)
         return super().forward(same_pad(x, self.kernel_size[0], self.stride[0]))
 
@@ -129,12 +147,22 @@ class MBConv(nn.Module):
         self.residual = stride == 1 and inputs == outputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x
+        y, padded = x, self.expand is not None and self.depthwise.pads_input
         if self.expand is not None:
-            y = F.relu6(self.expand_bn(self.expand(y)), inplace=True)
-        y = F.relu6(self.depthwise_bn(self.depthwise(y)), inplace=True)
+            y = self._expand(x, padded)
+        y = F.relu6(self.depthwise_bn(self.depthwise(y, padded)), inplace=True)
         y = self.project_bn(self.project(y))
         return x + y if self.residual else y
+
+    def _expand(self, x: torch.Tensor, padded: bool) -> torch.Tensor:
+        """The expansion, padded for a strided depthwise convolution when `padded`: padding the block's input
+        copies a sixth of what padding its expansion would (that copy was a tenth of a frame's time). The
+        expansion of a padding pixel is the batch norm's shift, so the padding is zeroed again after it."""
+        if not padded:
+            return F.relu6(self.expand_bn(self.expand(x)), inplace=True)
+        pads = same_pads(x.shape[-2], x.shape[-1], self.depthwise.kernel_size[0], self.depthwise.stride[0])
+        y = zero_border(self.expand_bn(self.expand(F.pad(x, pads))), pads)
+        return F.relu6(y, inplace=True)
 
     def fold_batch_norms(self) -> None:
         """Fold each batch norm into the convolution before it (inference only: see `LiteTrunk`)."""

@@ -15,6 +15,7 @@ from engine.model.efficientnet_lite import (
     MEAN,
     STD,
     LiteTrunk,
+    MBConv,
     feature_channels,
     imagenet_state_dict,
     imagenet_weights_path,
@@ -83,3 +84,21 @@ def test_keys_that_fit_no_layer_are_named():
 def test_a_missing_weights_package_says_what_to_install():
     with pytest.raises(CheckpointError, match=r"efficientnet-lite4-pytorch-model.*\[train\]"):
         imagenet_weights_path("lite4")
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("size", [(20, 36), (21, 37), (20, 37)])
+def test_a_strided_block_padded_before_its_expansion_equals_padding_the_expansion(kernel, size):
+    """The block pads its narrow input and zeroes the padding again after the expansion; padding the expansion
+    itself, as "SAME" is defined, must give the same output, batch norms shifting zeros included."""
+    torch.manual_seed(0)
+    block = MBConv(8, 16, kernel, stride=2, expand=6).eval()
+    for norm in (block.expand_bn, block.depthwise_bn, block.project_bn):
+        norm.bias.data.normal_()
+        norm.running_mean.normal_()
+    x = torch.randn(2, 8, *size)
+    with torch.no_grad():
+        expanded = F.relu6(block.expand_bn(block.expand(x)))
+        direct = F.relu6(block.depthwise_bn(block.depthwise(expanded)))
+        assert torch.equal(block(x), block.project_bn(block.project(direct)))
+        assert block.expand_bn(block.expand(torch.zeros_like(x))).abs().max() > 0.1  # the shift is not zero
