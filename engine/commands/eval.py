@@ -57,15 +57,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _confidence_rank(gt: Path, pred: Path, names: list[str], out: Path) -> None:
     """Where every sequence has its confidence table (results of `propagate`), how well it ranks the frames;
     the pairs it ranked go to `confidence-j.csv`, which `publish --calibrate` fits a calibration to."""
-    from engine.evaluation.confidence_rank import confidence_and_j, spearman, write_pairs
+    import numpy as np
+
+    from engine.evaluation.confidence_rank import scored_frames, spearman, write_pairs
 
     if not all((pred / name / "confidence.csv").is_file() for name in names):
         return
-    confidence, j = confidence_and_j(gt, pred, names)
-    write_pairs(out / PAIRS_FILE, confidence, j)
-    rho = spearman(confidence, j)
+    scored = scored_frames(gt, pred, names)
+    write_pairs(out / PAIRS_FILE, scored)
+    rho = spearman(np.array([s.confidence for s in scored]), np.array([s.j for s in scored]))
     shown = "undefined" if rho is None else f"{rho:.4f}"
-    print(f"confidence vs J, Spearman rank correlation: {shown} over {len(j)} object-frames")
+    print(f"confidence vs J, Spearman rank correlation: {shown} over {len(scored)} object-frames")
 
 
 def _propagate_all(args: argparse.Namespace, names: list[str], out: Path) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,17 @@ from engine.io import InputError
 from engine.io.atomic import write_text_atomic
 
 MIN_PAIRS = 3
-PAIRS_HEADER = "confidence,j"
+PAIRS_COLUMNS = ("sequence", "frame", "object", "confidence", "j")
+
+
+class ScoredFrame(NamedTuple):
+    """One object on one scored frame: what its confidence said and what its J was."""
+
+    sequence: str
+    frame: str
+    object: int
+    confidence: float
+    j: float
 
 
 def confidence_table(folder: Path) -> dict[tuple[str, int], float]:
@@ -34,9 +45,9 @@ def confidence_table(folder: Path) -> dict[tuple[str, int], float]:
         raise InputError(f"{path}: not a confidence table ({error})", path) from None
 
 
-def confidence_and_j(gt_root: Path, pred_root: Path, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Paired (confidence, J) of every object on every scored frame of `names`."""
-    pairs = []
+def scored_frames(gt_root: Path, pred_root: Path, names: Sequence[str]) -> list[ScoredFrame]:
+    """Every object on every scored frame of `names`, with its confidence and its J."""
+    scored = []
     for name in names:
         table = confidence_table(Path(pred_root) / name)
         frames, preds, gts = read_sequence(gt_root, pred_root, name)
@@ -44,29 +55,30 @@ def confidence_and_j(gt_root: Path, pred_root: Path, names: Sequence[str]) -> tu
         for frame, pred, gt in list(zip(frames, preds, gts, strict=True))[1:-1]:
             for obj in objects:
                 if (frame, obj) in table:
-                    pairs.append((table[frame, obj], region_similarity(pred == obj, gt == obj)))
-    array = np.array(pairs, np.float64).reshape(-1, 2)
-    return array[:, 0], array[:, 1]
+                    j = region_similarity(pred == obj, gt == obj)
+                    scored.append(ScoredFrame(name, frame, obj, table[frame, obj], float(j)))
+    return scored
 
 
-def write_pairs(path: Path, confidence: np.ndarray, j: np.ndarray) -> Path:
-    """The (confidence, J) pairs as a two-column CSV, atomically."""
-    rows = "".join(f"{c:.6f},{v:.6f}\n" for c, v in zip(confidence, j, strict=True))
-    return write_text_atomic(path, f"{PAIRS_HEADER}\n{rows}")
+def write_pairs(path: Path, scored: Sequence[ScoredFrame]) -> Path:
+    """The scored frames as a CSV, atomically: named, so that an outlier can be found and looked at."""
+    rows = "".join(f"{s.sequence},{s.frame},{s.object},{s.confidence:.6f},{s.j:.6f}\n" for s in scored)
+    return write_text_atomic(path, ",".join(PAIRS_COLUMNS) + "\n" + rows)
 
 
 def read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """What `write_pairs` wrote; `InputError` naming the file for anything else."""
+    """The (confidence, J) columns of what `write_pairs` wrote; `InputError` naming the file for anything else."""
     try:
         with Path(path).open(newline="") as file:
-            rows = list(csv.reader(file))
-        if not rows or ",".join(rows[0]) != PAIRS_HEADER:
-            raise ValueError(f"the first line must be {PAIRS_HEADER!r}")
-        array = np.array([[float(c), float(v)] for c, v in rows[1:]], np.float64).reshape(-1, 2)
+            reader = csv.DictReader(file)
+            if reader.fieldnames is None or not {"confidence", "j"} <= set(reader.fieldnames):
+                raise ValueError("the first line must name the columns confidence and j")
+            array = np.array([[float(row["confidence"]), float(row["j"])] for row in reader], np.float64)
     except OSError as error:
         raise InputError(f"{path}: cannot be read ({error.strerror or error})", path) from None
     except (ValueError, TypeError) as error:
         raise InputError(f"{path}: not a table of confidence and J written by `engine eval` ({error})", path) from None
+    array = array.reshape(-1, 2)
     return array[:, 0], array[:, 1]
 
 

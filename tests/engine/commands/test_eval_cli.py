@@ -93,6 +93,11 @@ def test_eval_says_how_well_confidence_ranks_the_frames(davis):
     assert "confidence vs J, Spearman rank correlation: 1.0000 over" in done.stdout
     confidence, j = read_pairs(predictions / "confidence-j.csv")  # what `publish --calibrate` fits to
     np.testing.assert_allclose(confidence, j, atol=1e-6)
+    with (predictions / "confidence-j.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["sequence", "frame", "object", "confidence", "j"]
+    assert {row["sequence"] for row in rows} == set(SEQUENCES) and {row["object"] for row in rows} == {"1"}
+    assert all((root / "Annotations" / row["sequence"] / f"{row['frame']}.png").is_file() for row in rows)
     counted = int(done.stdout.split(" over ")[1].split()[0])
     assert len(j) == counted > 0
 

@@ -12,7 +12,7 @@ import torch
 from engine import checkpoint_choice
 from engine.checkpoint_choice import DEFAULT_NETWORK, ENV_VAR
 from engine.errors import CheckpointError, CheckpointNotFound
-from engine.evaluation.confidence_rank import write_pairs
+from engine.evaluation.confidence_rank import ScoredFrame, write_pairs
 from engine.model import AFBURR
 from engine.model.afburr import REFERENCE_MAX_SIZE
 from engine.model.calibration import ConfidenceCalibration
@@ -93,7 +93,8 @@ def test_a_calibrated_network_loads_with_its_calibration(trained, tmp_path):
 
 def test_publish_command_fits_the_calibration_to_the_pairs_eval_wrote(trained, tmp_path, engine_env):
     raw = np.linspace(0.6, 0.85, 200)
-    write_pairs(tmp_path / "confidence-j.csv", raw, (raw - 0.6) * 4)
+    scored = [ScoredFrame("shot", f"{i:05d}", 1, c, (c - 0.6) * 4) for i, c in enumerate(raw)]
+    write_pairs(tmp_path / "confidence-j.csv", scored)
     done = subprocess.run(
         [sys.executable, "-m", "engine", "publish", str(trained[1]), str(tmp_path / "net.pth"), "--max-size", "240",
          "--calibrate", str(tmp_path / "confidence-j.csv")],
@@ -136,14 +137,18 @@ def test_a_checkpoint_that_does_not_fit_its_configuration_is_refused(trained, tm
         (["{source}", "{out}", "--max-size", "240", "--calibrate", "{bad}"], "not a table of confidence and J"),
         (["{source}", "{out}", "--max-size", "240", "--calibrate", "{few}"], "too few to calibrate on"),
         (["{source}", "{out}", "--max-size", "240", "--calibrate", "{words}"], "not a table of confidence and J"),
+        (["{source}", "{out}", "--max-size", "240", "--calibrate", "{short}"], "not a table of confidence and J"),
+        (["{source}", "{out}", "--max-size", "240", "--calibrate", "{unnamed}"], "must name the columns confidence"),
     ],
 )
 def test_publish_command_refuses_bad_input_with_one_line(trained, tmp_path, engine_env, arguments, message):
     (tmp_path / "bad.pth").write_bytes(b"PK\x03\x04 not really a checkpoint")
     (tmp_path / "few.csv").write_text("confidence,j\n0.5,0.5\n0.7,0.9\n")
     (tmp_path / "words.csv").write_text("confidence,j\n0.5,high\n")
+    (tmp_path / "short.csv").write_text("sequence,frame,object,confidence,j\nshot,00001,1,0.5\n")
+    (tmp_path / "unnamed.csv").write_text("0.5,0.5\n0.7,0.9\n0.8,0.9\n")
     paths = {"bad": tmp_path / "bad.pth", "absent": tmp_path / "absent.pth", "source": trained[1]}
-    paths |= {"few": tmp_path / "few.csv", "words": tmp_path / "words.csv"}
+    paths |= {name: tmp_path / f"{name}.csv" for name in ("few", "words", "short", "unnamed")}
     filled = [a.format(**paths, out=tmp_path / "net.pth") for a in arguments]
     done = subprocess.run(
         [sys.executable, "-m", "engine", "publish", *filled], capture_output=True, text=True, env=engine_env
