@@ -10,6 +10,7 @@ and are never scored). It needs the `confidence.csv` that `propagate` writes bes
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -61,9 +62,13 @@ def scored_frames(gt_root: Path, pred_root: Path, names: Sequence[str]) -> list[
 
 
 def write_pairs(path: Path, scored: Sequence[ScoredFrame]) -> Path:
-    """The scored frames as a CSV, atomically: named, so that an outlier can be found and looked at."""
-    rows = "".join(f"{s.sequence},{s.frame},{s.object},{s.confidence:.6f},{s.j:.6f}\n" for s in scored)
-    return write_text_atomic(path, ",".join(PAIRS_COLUMNS) + "\n" + rows)
+    """The scored frames as a CSV, atomically: named, so that an outlier can be found and looked at (quoted
+    where a studio's sequence names hold commas)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(PAIRS_COLUMNS)
+    writer.writerows((s.sequence, s.frame, s.object, f"{s.confidence:.6f}", f"{s.j:.6f}") for s in scored)
+    return write_text_atomic(path, text.getvalue())
 
 
 def read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 
-from engine.evaluation.confidence_rank import spearman
+from engine.evaluation.confidence_rank import ScoredFrame, read_pairs, spearman, write_pairs
 
 
 def test_orders_that_agree_or_disagree_fully():
@@ -27,3 +29,14 @@ def test_undefined_correlations_are_none(x, y):
 def test_unpaired_values_are_refused():
     with pytest.raises(ValueError, match="3 values against 2"):
         spearman(np.zeros(3), np.zeros(2))
+
+
+def test_scored_frames_are_written_by_name_and_read_back(tmp_path):
+    scored = [ScoredFrame("shot,010", "00001", 1, 0.8, 0.9), ScoredFrame('say "hi"', "00002", 2, 0.25, 0.5)]
+    path = write_pairs(tmp_path / "confidence-j.csv", scored)
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["sequence"], r["frame"], int(r["object"])) for r in rows] == [s[:3] for s in scored]
+    confidence, j = read_pairs(path)
+    np.testing.assert_allclose(confidence, [0.8, 0.25])
+    np.testing.assert_allclose(j, [0.9, 0.5])
