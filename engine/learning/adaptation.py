@@ -139,8 +139,11 @@ def adaptation_steps(
 
 
 def _learner(model: AFBURR, parts: str) -> AFBURR:
-    """A trainable copy of `model` in which only the modules `LEARNABLE_PARTS[parts]` names take gradients."""
-    return learn_only(copy.deepcopy(model).train(), parts)
+    """A trainable copy of `model` in which only the modules `LEARNABLE_PARTS[parts]` names take gradients.
+    Where neither encoder learns, the copy is made of the network's inference form: the frozen encoders then
+    run without their batch norms, which took a fifteenth of every step."""
+    frozen = not {"encoder_q", "encoder_m"} & set(LEARNABLE_PARTS[parts])
+    return learn_only(copy.deepcopy(model.for_inference() if frozen else model).train(), parts)
 
 
 def learn_only(model: AFBURR, parts: str) -> AFBURR:

@@ -123,3 +123,20 @@ def test_an_implicit_background_network_adapts(network):
     implicit = AFBURR(replace(network.config, background="implicit"))
     implicit.load_state_dict(network.state_dict())
     assert adapt(implicit.eval(), [keyframe()], AdaptOptions(steps=2, clips_per_step=1)).adapted
+
+
+def test_a_lite_network_learns_its_decoder_with_its_frozen_encoders_folded():
+    """Where neither encoder learns, the copy starts from the inference form, whose encoders have no batch norms
+    left to run; only its decoder moves, and a memory encoder that learns keeps its batch norms."""
+    torch.manual_seed(0)
+    lite = AFBURR(named_config("lite0")).eval()
+    before, folded = state(lite), state(lite.for_inference())
+    result = adapt(lite, [keyframe()], AdaptOptions(steps=2, clips_per_step=1))
+    assert result.adapted and result.model.folded and result.model.for_inference() is result.model
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in result.model.modules())
+    changed = {key for key, value in result.model.state_dict().items() if not torch.equal(value, folded[key])}
+    assert changed and all(key.startswith("decoder.") for key in changed)
+    assert all(torch.equal(value, before[key]) for key, value in lite.state_dict().items())
+    learning_memory = adapt(lite, [keyframe()], AdaptOptions(steps=1, clips_per_step=1, parts="decoder+memory"))
+    assert not learning_memory.model.folded
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in learning_memory.model.encoder_m.modules())
