@@ -124,7 +124,11 @@ class SameConv(nn.Conv2d):
             raise ValueError("a stride-1 SAME convolution needs an odd kernel")
         padding = kernel // 2 if stride == 1 else 0
         super().__init__(inputs, outputs, kernel, stride=stride, padding=padding, groups=groups, bias=False)
-        self.pads_input = stride != 1
+
+    @property
+    def pads_input(self) -> bool:
+        """Whether the convolution pads its input itself: only the strided ones do."""
+        return self.stride[0] != 1
 
     def forward(self, x: torch.Tensor, padded: bool = False) -> torch.Tensor:
         if padded or not self.pads_input:
